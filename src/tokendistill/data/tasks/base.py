@@ -1,0 +1,62 @@
+"""The task interface and registry: what every benchmark, synthetic or user task provides."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from tokendistill.data.example import Example
+
+SPLITS = ("train", "validation", "test")
+
+
+class Task(ABC):
+    """A dataset turned into seq2seq examples plus the metric that scores predictions.
+
+    ``load`` reads a split either from the Hugging Face Hub (``data_dir=None``) or from a local folder laid
+    out like the project's shared data folder. ``skip_bad_rows`` turns a bad row from an error into a skip;
+    the number skipped is kept in ``last_skipped`` and reported by the caller.
+    """
+
+    name: ClassVar[str]
+    labels: ClassVar[tuple[str, ...] | None] = None  # closed label set, None for free-form targets
+
+    def __init__(self) -> None:
+        self.last_skipped = 0
+
+    @abstractmethod
+    def load(self, split: str, data_dir: Path | None = None, *, skip_bad_rows: bool = False) -> list[Example]:
+        """Return the examples of ``split`` (one of ``SPLITS``)."""
+
+    def is_correct(self, prediction: str, example: Example) -> bool:
+        """Exact match after stripping whitespace; tasks with another metric override this."""
+        return prediction.strip() == example.target.strip()
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    """Class decorator adding a task to the registry under ``name``."""
+
+    def decorate(cls: type[Task]) -> type[Task]:
+        if name in _REGISTRY:
+            raise ValueError(f"task {name!r} is registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def task_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_task(name: str, **options: object) -> Task:
+    """Build the task called ``name``; ``options`` go to its constructor (e.g. field names for ``jsonl``)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+    return _REGISTRY[name](**options)

@@ -1,0 +1,1 @@
+"""Training stage: teacher fine-tuning, the multi-task student, baselines and evaluation."""
