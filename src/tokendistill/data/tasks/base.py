@@ -35,7 +35,13 @@ class Task(ABC):
         return prediction.strip() == example.target.strip()
 
 
-_REGISTRY: dict[str, Callable[..., Task]] = {}
+def check_split(split: str) -> None:
+    """Raise a clear error for a split name outside ``SPLITS``."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+
+
+_REGISTRY: dict[str, type[Task]] = {}
 
 
 def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
@@ -55,8 +61,13 @@ def task_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_task(name: str, **options: object) -> Task:
-    """Build the task called ``name``; ``options`` go to its constructor (e.g. field names for ``jsonl``)."""
+def task_class(name: str) -> type[Task]:
+    """The class registered as ``name`` (its ``labels`` and docstring describe it without building it)."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
-    return _REGISTRY[name](**options)
+    return _REGISTRY[name]
+
+
+def get_task(name: str, **options: object) -> Task:
+    """Build the task called ``name``; ``options`` go to its constructor (e.g. field names for ``jsonl``)."""
+    return task_class(name)(**options)
