@@ -1,0 +1,290 @@
+"""``attribute``: which source tokens and words a seq2seq model's output depends on, many examples at once."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from tokendistill.attribution.methods import IGNORE_INDEX, METHODS, AttributionBatch, AttributionMethod
+from tokendistill.attribution.result import SequenceAttribution
+from tokendistill.attribution.words import WORD_AGGREGATIONS, WordAggregation, aggregate_word_scores
+
+
+@contextmanager
+def _attribution_mode(model: PreTrainedModel) -> Iterator[None]:
+    """Eval mode (no dropout) and no parameter gradients (only the input embeddings are differentiated,
+    which saves the weight-gradient work and the activations kept for it); the model is restored after."""
+    was_training = model.training
+    requires_grad = [parameter.requires_grad for parameter in model.parameters()]
+    model.eval()
+    model.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(model.parameters(), requires_grad, strict=True):
+            parameter.requires_grad_(flag)
+        model.train(was_training)
+
+
+def _embedding_device(model: PreTrainedModel) -> torch.device:
+    return model.get_input_embeddings().weight.device
+
+
+def _pad(sequences: Sequence[Sequence[int]], value: int, device: torch.device) -> torch.Tensor:
+    tensors = [torch.tensor(sequence, dtype=torch.long) for sequence in sequences]
+    return pad_sequence(tensors, batch_first=True, padding_value=value).to(device)
+
+
+def _source_batch(
+    token_ids: Sequence[Sequence[int]], pad_token_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids and their attention mask (right padding keeps absolute positions intact)."""
+    input_ids = _pad(token_ids, pad_token_id, device)
+    lengths = torch.tensor([len(ids) for ids in token_ids], device=device)
+    attention_mask = (torch.arange(input_ids.shape[1], device=device)[None, :] < lengths[:, None]).long()
+    return input_ids, attention_mask
+
+
+def _check_embedding_contract(model: PreTrainedModel, input_ids: torch.Tensor) -> None:
+    """Refuse models whose encoder treats ``inputs_embeds`` differently from ``input_ids``.
+
+    Some architectures (e.g. Pegasus, Marian) multiply the token embeddings by sqrt(d_model) inside the
+    encoder only when given ids; gradients w.r.t. ``get_input_embeddings()`` outputs fed as ``inputs_embeds``
+    would then explain a different computation than the model's. T5 does not scale, and BART (transformers
+    5) scales inside its embedding module, so both pass. One encoder pass on one example decides.
+    """
+    encoder = model.get_encoder()
+    with torch.no_grad():
+        from_ids = encoder(input_ids=input_ids).last_hidden_state.float()
+        embeddings = model.get_input_embeddings()(input_ids)
+        from_embeddings = encoder(inputs_embeds=embeddings).last_hidden_state.float()
+    scale = from_ids.abs().max().clamp_min(1e-6)
+    if not torch.allclose(from_ids, from_embeddings, rtol=1e-3, atol=1e-3 * float(scale)):
+        raise ValueError(
+            f"{type(model).__name__}: the encoder's output for "
+            "inputs_embeds=get_input_embeddings()(input_ids) differs from its output for input_ids "
+            "(the encoder probably rescales embeddings given as ids), "
+            "so input-embedding gradients would not explain this model"
+        )
+
+
+def _build_method(name: str, options: dict[str, object]) -> AttributionMethod:
+    """The method ``name`` with ``options``, naming any option it does not take."""
+    method_class = METHODS[name]
+    accepted = list(inspect.signature(method_class).parameters)
+    for option in options:
+        if option not in accepted:
+            raise ValueError(
+                f"method {name!r} takes no option {option!r}; its options: {', '.join(accepted) or 'none'}"
+            )
+    return method_class(**options)
+
+
+def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Example indices grouped longest first, so batches hold similar lengths (little padding) and the
+    largest batch, the one that could run out of memory, comes first."""
+    order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
+    return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
+
+
+def _generate_targets(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    token_ids: Sequence[Sequence[int]],
+    batches: list[list[int]],
+    max_new_tokens: int,
+    show_progress: bool,
+) -> list[str]:
+    """The model's greedy predictions, decoded without special tokens."""
+    device = _embedding_device(model)
+    targets: list[str] = [""] * len(token_ids)
+    with tqdm(total=len(token_ids), unit="ex", desc="generating targets", disable=not show_progress) as bar:
+        for indices in batches:
+            input_ids, attention_mask = _source_batch(
+                [token_ids[i] for i in indices], tokenizer.pad_token_id, device
+            )
+            generated = model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+            )
+            for index, text in zip(
+                indices, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True
+            ):
+                targets[index] = text
+            bar.update(len(indices))
+    return targets
+
+
+def _check_inputs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    n_sources: int,
+    targets: Sequence[str] | None,
+    batch_size: int,
+    word_aggregation: str,
+) -> None:
+    if word_aggregation not in WORD_AGGREGATIONS:
+        raise ValueError(f"unknown word aggregation {word_aggregation!r}; use one of {WORD_AGGREGATIONS}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not tokenizer.is_fast:
+        raise ValueError(
+            f"{type(tokenizer).__name__} is a slow tokenizer; attribution needs a fast one "
+            "(for character offsets)"
+        )
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no pad token")
+    if not hasattr(model, "prepare_decoder_input_ids_from_labels"):
+        raise ValueError(f"{type(model).__name__} is not a seq2seq model with a decoder fed shifted labels")
+    if targets is not None and len(targets) != n_sources:
+        raise ValueError(f"{n_sources} sources but {len(targets)} targets")
+
+
+def _check_nonempty(token_ids: Sequence[Sequence[int]], what: str) -> None:
+    """Refuse texts that tokenize to nothing (an empty target would have no loss to differentiate)."""
+    for index, ids in enumerate(token_ids):
+        if not ids:
+            raise ValueError(f"{what}[{index}] tokenizes to no tokens")
+
+
+class _BatchScores(NamedTuple):
+    """Per-example results of the attribution passes, in input order."""
+
+    token_scores: list[np.ndarray]
+    signed: list[np.ndarray | None]
+    convergence_deltas: list[float | None]
+
+
+def _score_batches(
+    model: PreTrainedModel,
+    attribution_method: AttributionMethod,
+    token_ids: Sequence[Sequence[int]],
+    label_ids: Sequence[Sequence[int]],
+    batches: list[list[int]],
+    pad_token_id: int,
+    progress: tqdm,
+) -> _BatchScores:
+    """Run ``attribution_method`` over ``batches`` and cut each example's scores to its own length.
+
+    Results move to the CPU once per batch (no per-example device syncs)."""
+    device = _embedding_device(model)
+    n_examples = len(token_ids)
+    results = _BatchScores(
+        [np.empty(0, dtype=np.float32)] * n_examples, [None] * n_examples, [None] * n_examples
+    )
+    for indices in batches:
+        input_ids, attention_mask = _source_batch([token_ids[i] for i in indices], pad_token_id, device)
+        labels = _pad([label_ids[i] for i in indices], IGNORE_INDEX, device)
+        with torch.no_grad():
+            embeddings = model.get_input_embeddings()(input_ids)
+        batch = AttributionBatch(
+            model=model,
+            embeddings=embeddings,
+            attention_mask=attention_mask,
+            labels=labels,
+            decoder_input_ids=model.prepare_decoder_input_ids_from_labels(labels=labels),
+            pad_token_id=pad_token_id,
+        )
+        scores, signed, delta = attribution_method(batch)
+        scores = scores.float().cpu().numpy()
+        signed = None if signed is None else signed.float().cpu().numpy()
+        delta = None if delta is None else delta.tolist()
+        for row, index in enumerate(indices):
+            length = len(token_ids[index])
+            results.token_scores[index] = scores[row, :length].copy()
+            results.signed[index] = None if signed is None else signed[row, :length].copy()
+            results.convergence_deltas[index] = None if delta is None else delta[row]
+        progress.update(len(indices))
+    return results
+
+
+def attribute(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: Sequence[str],
+    targets: Sequence[str] | None = None,
+    *,
+    method: str = "saliency",
+    batch_size: int = 16,
+    word_aggregation: WordAggregation = "sum",
+    max_new_tokens: int = 64,
+    show_progress: bool = False,
+    max_source_length: int | None = None,
+    max_target_length: int | None = None,
+    **method_options: object,
+) -> list[SequenceAttribution]:
+    """Attribute each target to its source's tokens and words with ``method`` (a key of ``METHODS``).
+
+    ``targets=None`` explains the model's own greedy prediction (``max_new_tokens`` at most), decoded with
+    ``skip_special_tokens=True`` and then tokenized again as ``text_target`` like a gold target, so the
+    explained token sequence is the canonical tokenization of the predicted text. Sources are truncated to
+    ``max_source_length`` tokens and targets to ``max_target_length`` (default: the tokenizer's
+    ``model_max_length``). Examples are batched by length and returned in input order; ``method_options``
+    go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for integrated gradients).
+    The model is used in eval mode and left as it was.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(METHODS)}")
+    attribution_method = _build_method(method, method_options)
+    _check_inputs(model, tokenizer, len(sources), targets, batch_size, word_aggregation)
+    sources = list(sources)
+    if not sources:
+        return []
+    encoded = tokenizer(
+        sources,
+        truncation=True,
+        max_length=max_source_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+    )
+    token_ids: list[list[int]] = encoded["input_ids"]
+    _check_nonempty(token_ids, "sources")
+    batches = _length_sorted_batches([len(ids) for ids in token_ids], batch_size)
+
+    with _attribution_mode(model):
+        longest = torch.tensor([token_ids[batches[0][0]]], device=_embedding_device(model))
+        _check_embedding_contract(model, longest)
+        if targets is None:
+            targets = _generate_targets(model, tokenizer, token_ids, batches, max_new_tokens, show_progress)
+        targets = list(targets)
+        label_ids = tokenizer(text_target=targets, truncation=True, max_length=max_target_length)["input_ids"]
+        _check_nonempty(label_ids, "targets")
+        with (
+            torch.enable_grad(),
+            tqdm(total=len(sources), unit="ex", desc=method, disable=not show_progress) as progress,
+        ):
+            scored = _score_batches(
+                model, attribution_method, token_ids, label_ids, batches, tokenizer.pad_token_id, progress
+            )
+
+    return [
+        SequenceAttribution(
+            source=source,
+            target=targets[index],
+            method=method,
+            token_ids=token_ids[index],
+            token_offsets=[tuple(span) for span in encoded["offset_mapping"][index]],
+            token_scores=scored.token_scores[index],
+            signed_token_scores=scored.signed[index],
+            words=aggregate_word_scores(
+                source,
+                encoded["offset_mapping"][index],
+                scored.token_scores[index],
+                encoded["special_tokens_mask"][index],
+                word_aggregation,
+            ),
+            convergence_delta=scored.convergence_deltas[index],
+        )
+        for index, source in enumerate(sources)
+    ]

@@ -1,0 +1,145 @@
+"""Resumable sharded output for a long per-example job: shard plan, atomic writes, run manifest, merge.
+
+A job's output file ``out.jsonl`` is built in ``out.jsonl.shards/``: one file per fixed run of examples,
+each written to a temporary name and renamed into place, so a shard file is either absent or complete.
+A restarted job skips the shards already there and merges them in example order at the end. The
+manifest records the settings the shards were made with; shards of other settings are never mixed in.
+Nothing here knows what a record is, so the same machinery serves any per-example stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+MANIFEST_NAME = "manifest.json"
+
+
+class StaleShardsError(RuntimeError):
+    """The shard folder holds shards made with other settings than the current run's."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Examples ``start:stop`` of the job, stored at ``path`` once computed."""
+
+    index: int
+    start: int
+    stop: int
+    path: Path
+
+    def is_done(self) -> bool:
+        return self.path.is_file()
+
+
+def shards_dir_for(output_path: Path) -> Path:
+    """The shard folder next to the final output: ``out.jsonl`` -> ``out.jsonl.shards``."""
+    return output_path.with_name(output_path.name + ".shards")
+
+
+def plan_shards(n_examples: int, shard_size: int, shards_dir: Path) -> list[Shard]:
+    """Cut ``n_examples`` into consecutive shards of ``shard_size`` (the last one may be shorter)."""
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    return [
+        Shard(index, start, min(start + shard_size, n_examples), shards_dir / f"shard-{index:06d}.jsonl")
+        for index, start in enumerate(range(0, n_examples, shard_size))
+    ]
+
+
+def shards_of_process(shards: Iterable[Shard], process_index: int, num_processes: int) -> list[Shard]:
+    """The shards process ``process_index`` of ``num_processes`` computes: shard i goes to process i % n.
+
+    Assigning whole shards (not examples) keeps every shard's batches the same whatever the number of
+    processes, which is what makes a multi-process run's output equal a single-process one.
+    """
+    return [shard for shard in shards if shard.index % num_processes == process_index]
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Open ``path`` for writing so that a crash at any moment leaves either no file or the whole file.
+
+    The bytes go to ``<path>.tmp`` and are flushed to disk before the rename into place; a temporary file
+    left by a killed run is simply overwritten by the next attempt. On an exception nothing is renamed.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through ``atomic_writer``."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
+
+
+def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    changes = [
+        f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    return "; ".join(changes)
+
+
+def read_manifest(shards_dir: Path) -> dict[str, Any] | None:
+    """The settings recorded in ``shards_dir``, or None when the folder holds no manifest."""
+    path = shards_dir / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_manifest(shards_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Raise ``StaleShardsError`` when ``shards_dir`` was started with settings other than ``settings``.
+
+    ``settings`` must be JSON-compatible; it is compared after a JSON round trip, as it is stored.
+    """
+    recorded = read_manifest(shards_dir)
+    if recorded is None:
+        if shards_dir.is_dir() and any(shards_dir.glob("shard-*.jsonl")):
+            raise StaleShardsError(
+                f"{shards_dir} holds shards but no {MANIFEST_NAME}, so their settings are unknown; "
+                "delete the folder or start over with overwrite=True (--overwrite)"
+            )
+        return
+    wanted = json.loads(json.dumps(settings))
+    if recorded != wanted:
+        changes = _describe_changes(recorded, wanted)
+        raise StaleShardsError(
+            f"{shards_dir} holds shards of a run with other settings ({changes}); "
+            "rerun with the same settings to resume, or start over with overwrite=True (--overwrite)"
+        )
+
+
+def prepare_shards_dir(shards_dir: Path, settings: Mapping[str, Any], *, overwrite: bool) -> None:
+    """Create ``shards_dir`` with its manifest, or keep an existing one made with the same settings.
+
+    With ``overwrite`` any earlier shards are deleted first. Call it from one process only.
+    """
+    if overwrite and shards_dir.exists():
+        shutil.rmtree(shards_dir)
+    check_manifest(shards_dir, settings)
+    shards_dir.mkdir(parents=True, exist_ok=True)
+    if read_manifest(shards_dir) is None:
+        text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
+        write_atomically(shards_dir / MANIFEST_NAME, text.encode("utf-8"))
+
+
+def merge_shards(shards: Iterable[Shard], output_path: Path) -> None:
+    """Concatenate the shard files in order into ``output_path``, atomically and without loading them all."""
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(output_path) as out:
+        for shard in shards:
+            with open(shard.path, "rb") as part:
+                shutil.copyfileobj(part, out)
