@@ -34,13 +34,23 @@ SIZES: dict[str, dict[str, int]] = {
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int = 2000, model_max_length: int = 512
 ) -> PreTrainedTokenizerFast:
-    """Train a T5-style unigram tokenizer (metaspace word marks, ``</s>`` appended) on ``texts``."""
-    tokenizer = Tokenizer(models.Unigram())
+    """Train a subword tokenizer with T5's conventions (metaspace word marks, ``</s>`` appended) on ``texts``.
+
+    BPE, not T5's unigram: the unigram trainer seeds its pieces from substrings repeated across *distinct*
+    words, so on a small vocabulary (the synthetic tasks) frequent words such as "is" never become pieces
+    and end up spelt letter by letter. Punctuation is split off so "blue." and "blue" share a token.
+    """
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always"),
+            pre_tokenizers.Punctuation(behavior="isolated"),
+        ]
+    )
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>", show_progress=False
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     eos_id = tokenizer.token_to_id("</s>")
@@ -82,7 +92,7 @@ def build_model(
             num_layers=shape["num_layers"],
             num_heads=shape["num_heads"],
             dropout_rate=float(shape.get("dropout_rate", 0.0)),
-            feed_forward_proj="relu",
+            feed_forward_proj="gated-gelu",  # as Flan-T5; smooth, so integrated gradients converge
             tie_word_embeddings=True,
             **ids,
         )
