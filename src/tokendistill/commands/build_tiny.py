@@ -1,0 +1,40 @@
+"""``tokendistill build-tiny``: a small randomly initialised T5 or BART with a tokenizer trained on a task."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tokendistill.commands.training_options import add_task_arguments, task_from_args
+from tokendistill.training.models import build_tiny_for_task
+from tokendistill.training.tiny import SIZES
+
+HELP = (
+    "Build a small seq2seq model from a config, with a subword tokenizer trained on the task's training "
+    "text, and save it; train-teacher and train-student then take its folder as --model (no download)."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_task_arguments(parser)
+    parser.add_argument(
+        "--output", type=Path, required=True, help="folder to save the model and tokenizer in"
+    )
+    parser.add_argument("--architecture", default="t5", choices=("t5", "bart"))
+    parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
+    parser.add_argument("--vocab-size", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = build_tiny_for_task(
+        task_from_args(args),
+        args.output,
+        data_dir=args.data_dir,
+        architecture=args.architecture,
+        size=args.size,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+    )
+    print(f"model saved to {path}")
+    return 0

@@ -1,0 +1,54 @@
+"""``tokendistill evaluate``: greedy predictions for a split, accuracy and its 95% bootstrap interval."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tokendistill.commands.training_options import add_task_arguments, task_from_args
+from tokendistill.training.evaluation import evaluate_model
+
+HELP = (
+    "Generate (greedy, batched) for every example of a split, score with the task's metric and write "
+    "predictions.jsonl and metrics.json (accuracy, 95-percent bootstrap interval) to --output."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a trained model folder (or a Hub name)")
+    add_task_arguments(parser)
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    parser.add_argument(
+        "--output", type=Path, required=True, help="folder for predictions.jsonl and metrics.json"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-input-length", type=int, default=1024, help="tokens")
+    parser.add_argument(
+        "--prefix", default=None, help="input prefix (default: the one the model was trained with)"
+    )
+    parser.add_argument("--max-examples", type=int, default=None, help="only the first N examples")
+    parser.add_argument("--bootstrap-samples", type=int, default=1000)
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = evaluate_model(
+        args.model,
+        task_from_args(args),
+        args.split,
+        args.output,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_input_length=args.max_input_length,
+        prefix=args.prefix,
+        max_examples=args.max_examples,
+        bootstrap_samples=args.bootstrap_samples,
+        device=args.device,
+    )
+    print(json.dumps(metrics, indent=2))
+    return 0

@@ -1,0 +1,59 @@
+"""``tokendistill train-teacher``: fine-tune a seq2seq teacher on a task (full or LoRA)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tokendistill.commands.training_options import (
+    add_task_arguments,
+    add_training_arguments,
+    task_from_args,
+    train_config_from_args,
+)
+from tokendistill.training.config import LoraSettings
+from tokendistill.training.teacher import train_teacher
+
+HELP = (
+    "Fine-tune a seq2seq teacher (Hub name or local folder) on a task's training split, keeping the "
+    "checkpoint with the best validation accuracy. Run under `accelerate launch` for several GPUs."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a Hub name (google/flan-t5-xl) or a model folder")
+    add_task_arguments(parser)
+    parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the teacher")
+    lora = parser.add_argument_group("LoRA (the saved teacher has the adapters merged in)")
+    lora.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+    lora.add_argument("--lora-r", type=int, default=LoraSettings.r)
+    lora.add_argument("--lora-alpha", type=int, default=LoraSettings.alpha)
+    lora.add_argument("--lora-dropout", type=float, default=LoraSettings.dropout)
+    lora.add_argument(
+        "--lora-target-module",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="module to adapt, repeatable (default: the architecture's, q and v for T5)",
+    )
+    add_training_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    lora = None
+    if args.lora:
+        modules = tuple(args.lora_target_module) or None
+        lora = LoraSettings(
+            r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=modules
+        )
+    result = train_teacher(
+        args.model,
+        task_from_args(args),
+        args.output,
+        data_dir=args.data_dir,
+        lora=lora,
+        config=train_config_from_args(args),
+        resume=args.resume,
+    )
+    print(f"teacher saved to {result.output_dir} (validation accuracy {result.validation_accuracy:.4f})")
+    return 0

@@ -1,0 +1,102 @@
+"""Training settings with Distilling Step-by-Step's defaults, turned into Hugging Face training arguments.
+
+The paper (arXiv 2409.12586) is silent on most hyper-parameters, so the defaults follow DSS
+(google-research/distilling-step-by-step): learning rate 5e-5, 64 examples a step, 10,000 steps,
+evaluation every 250 steps, inputs up to 1024 tokens, generation up to 64 tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Seq2SeqTrainingArguments
+
+
+@dataclass
+class TrainConfig:
+    """Everything a teacher or student run needs besides the model, the task and the output folder.
+
+    ``batch_size`` counts examples per device and step; a multi-task student turns each example into two
+    sequences (``predict:`` and ``explain:``), as DSS does. ``eval_steps`` is also the checkpoint interval,
+    so the best checkpoint on the validation split can be restored at the end. ``training_args`` passes any
+    other ``Seq2SeqTrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
+    """
+
+    learning_rate: float = 5e-5
+    batch_size: int = 64
+    eval_batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    max_steps: int | None = 10_000
+    num_epochs: float = 1.0  # used only when max_steps is None
+    eval_steps: int = 250
+    save_total_limit: int | None = 2
+    logging_steps: int = 50
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    seed: int = 0
+    max_input_length: int = 1024
+    max_target_length: int = 256
+    max_new_tokens: int = 64
+    max_train_examples: int | None = None  # first N training examples (smoke runs)
+    max_eval_examples: int | None = None  # first N validation examples used for model selection
+    bf16: bool = False
+    report_to: tuple[str, ...] = ()  # e.g. ("tensorboard",) or ("wandb",)
+    training_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "eval_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"TrainConfig.max_steps must be at least 1 or None, got {self.max_steps}")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapters for a teacher too large to fine-tune fully (the paper's teacher is Flan-T5 3B).
+
+    ``target_modules=None`` lets peft pick the architecture's attention projections (``q`` and ``v`` for T5,
+    ``q_proj`` and ``v_proj`` for BART).
+    """
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] | None = None
+
+
+def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTrainingArguments:
+    """Seq2Seq training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
+    settings: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "learning_rate": config.learning_rate,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.eval_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "max_steps": -1 if config.max_steps is None else config.max_steps,
+        "num_train_epochs": config.num_epochs,
+        "eval_strategy": "steps",
+        "eval_steps": config.eval_steps,
+        "save_strategy": "steps",
+        "save_steps": config.eval_steps,
+        "save_total_limit": config.save_total_limit,
+        "logging_steps": config.logging_steps,
+        "warmup_steps": config.warmup_steps,
+        "weight_decay": config.weight_decay,
+        "seed": config.seed,
+        "bf16": config.bf16,
+        "report_to": list(config.report_to) or "none",
+        "predict_with_generate": True,
+        "metric_for_best_model": "accuracy",
+        "greater_is_better": True,
+        "load_best_model_at_end": True,
+        # Rows carry the explain-task columns, which the model's forward does not take; the collator picks
+        # the columns it needs.
+        "remove_unused_columns": False,
+        "dataloader_pin_memory": torch.cuda.is_available(),
+    }
+    settings.update(config.training_args)
+    return Seq2SeqTrainingArguments(**settings)

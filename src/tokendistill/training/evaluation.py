@@ -1,0 +1,133 @@
+"""Scoring a trained model on a split: greedy generation, the task's metric, a bootstrap interval.
+
+``evaluate_model`` writes ``predictions.jsonl`` and ``metrics.json`` (formats in docs/CONTRIBUTING.md).
+The same decoding and scoring functions serve model selection during training, so the accuracy logged
+there and the one measured here are computed the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from tokendistill.attribution.sharding import write_atomically
+from tokendistill.data.example import Example
+from tokendistill.data.tasks.base import Task
+from tokendistill.metrics.bootstrap import bootstrap_interval
+from tokendistill.training.manifest import input_prefix
+from tokendistill.training.models import load_model_and_tokenizer, resolve_task
+
+logger = logging.getLogger(__name__)
+
+
+def decode_predictions(tokenizer: PreTrainedTokenizerBase, token_ids: np.ndarray | torch.Tensor) -> list[str]:
+    """Generated token ids to stripped text; -100 (the Trainer pads batches with it) counts as padding."""
+    ids = np.asarray(token_ids.cpu() if isinstance(token_ids, torch.Tensor) else token_ids)
+    ids = np.where(ids < 0, tokenizer.pad_token_id, ids)
+    return [text.strip() for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+
+def score(task: Task, examples: Sequence[Example], predictions: Sequence[str]) -> list[bool]:
+    """``task.is_correct`` for each (prediction, example) pair."""
+    if len(predictions) != len(examples):
+        raise ValueError(f"{len(predictions)} predictions for {len(examples)} examples")
+    return [
+        task.is_correct(prediction, example)
+        for prediction, example in zip(predictions, examples, strict=True)
+    ]
+
+
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = 64,
+    max_input_length: int = 1024,
+) -> list[str]:
+    """Greedy predictions for ``sources``, in their order; batches go longest first to save padding."""
+    encoded = tokenizer(list(sources), truncation=True, max_length=max_input_length)["input_ids"]
+    order = sorted(range(len(encoded)), key=lambda index: -len(encoded[index]))
+    predictions = [""] * len(encoded)
+    device = next(model.parameters()).device
+    model.eval()
+    for start in tqdm(range(0, len(order), batch_size), desc="generating", unit="batch"):
+        indices = order[start : start + batch_size]
+        batch = tokenizer.pad({"input_ids": [encoded[index] for index in indices]}, return_tensors="pt")
+        with torch.inference_mode():
+            output = model.generate(
+                **batch.to(device), max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
+            )
+        for index, text in zip(indices, decode_predictions(tokenizer, output), strict=True):
+            predictions[index] = text
+    return predictions
+
+
+def evaluate_model(
+    model_path: str | Path,
+    task: Task | str,
+    split: str,
+    output_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    batch_size: int = 64,
+    max_new_tokens: int = 64,
+    max_input_length: int = 1024,
+    prefix: str | None = None,
+    max_examples: int | None = None,
+    bootstrap_samples: int = 1000,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Generate for every example of ``split``, score it, write predictions and metrics; return the metrics.
+
+    ``prefix=None`` uses the one recorded in the model folder's ``tokendistill.json`` (``predict: `` for a
+    multi-task student, none otherwise).
+    """
+    task = resolve_task(task)
+    examples = task.load(split, Path(data_dir) if data_dir is not None else None)[:max_examples]
+    if not examples:
+        raise ValueError(f"task {task.name!r} has no examples in split {split!r}")
+    if prefix is None:
+        prefix = input_prefix(model_path)
+    model, tokenizer = load_model_and_tokenizer(model_path)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    predictions = generate(
+        model,
+        tokenizer,
+        [prefix + example.source for example in examples],
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        max_input_length=max_input_length,
+    )
+    correct = score(task, examples, predictions)
+    interval = bootstrap_interval(correct, confidence=0.95, n_resamples=bootstrap_samples)
+    metrics = {
+        "task": task.name,
+        "split": split,
+        "n": len(examples),
+        "accuracy": interval.mean,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "model": str(model_path),
+    }
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows = (
+        json.dumps({"id": example.id, "prediction": prediction, "target": example.target, "correct": ok})
+        for example, prediction, ok in zip(examples, predictions, correct, strict=True)
+    )
+    write_atomically(output_dir / "predictions.jsonl", "".join(row + "\n" for row in rows).encode("utf-8"))
+    write_atomically(output_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf-8"))
+    logger.info(
+        "%s on %s/%s: accuracy %.4f (n=%d)", model_path, task.name, split, interval.mean, len(examples)
+    )
+    return metrics

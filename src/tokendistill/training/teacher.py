@@ -1,0 +1,70 @@
+"""Teacher fine-tuning: full or LoRA, saved as a plain model for the attribution stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from peft import LoraConfig, TaskType, get_peft_model
+from transformers import TrainerCallback
+
+from tokendistill.data.tasks.base import Task
+from tokendistill.training.config import LoraSettings, TrainConfig
+from tokendistill.training.features import encode_examples
+from tokendistill.training.models import load_model_and_tokenizer, resolve_task
+from tokendistill.training.run import TrainResult, finish, fit, load_splits
+
+
+def train_teacher(
+    model_name_or_path: str | Path,
+    task: Task | str,
+    output_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    lora: LoraSettings | None = None,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> TrainResult:
+    """Fine-tune a seq2seq teacher on input -> target and save the best checkpoint on the validation split.
+
+    With ``lora`` only low-rank adapters are trained (checkpoints hold the adapters); the saved teacher has
+    them merged into its weights, so it loads as a plain ``AutoModelForSeq2SeqLM``.
+    """
+    config = config or TrainConfig()
+    task = resolve_task(task)
+    output_dir = Path(output_dir)
+    train, validation = load_splits(task, data_dir, config)
+    model, tokenizer = load_model_and_tokenizer(model_name_or_path)
+    if lora is not None:
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                task_type=TaskType.SEQ_2_SEQ_LM,
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=list(lora.target_modules) if lora.target_modules else None,
+            ),
+        )
+    train_dataset = encode_examples(
+        train, tokenizer, max_input_length=config.max_input_length, max_target_length=config.max_target_length
+    )
+    trainer = fit(
+        model,
+        tokenizer,
+        task,
+        train_dataset,
+        validation,
+        output_dir,
+        config,
+        prefix="",
+        task_weights=(1.0, 0.0),
+        resume=resume,
+        callbacks=callbacks,
+    )
+    trained = trainer.model.merge_and_unload() if lora is not None else trainer.model
+    info = {"role": "teacher", "task": task.name, "prefix": "", "base_model": str(model_name_or_path)}
+    if lora is not None:
+        info["lora"] = {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout}
+    return finish(trainer, trained, output_dir, info)

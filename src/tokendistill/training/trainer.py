@@ -1,0 +1,88 @@
+"""The Seq2SeqTrainer subclass every teacher and student trains with, and its accuracy metric."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import EvalPrediction, PreTrainedTokenizerBase, Seq2SeqTrainer
+from transformers.trainer_utils import EvalLoopOutput
+
+from tokendistill.data.example import Example
+from tokendistill.data.tasks.base import Task
+from tokendistill.training.evaluation import decode_predictions, score
+from tokendistill.training.loss import task_losses
+
+
+class DistillTrainer(Seq2SeqTrainer):
+    """Seq2SeqTrainer whose loss is ``task_weights[0] * label_loss + task_weights[1] * rationale_loss``.
+
+    One forward pass covers both tasks of a batch (see ``tokendistill.training.loss``); a teacher or a
+    standard student uses weights ``(1, 0)`` and gets the ordinary token-mean loss. A two-task student's
+    per-task losses are logged next to ``loss`` as ``label_loss`` and ``rationale_loss``.
+    """
+
+    # compute_loss returns this micro-batch's mean, so the Trainer must divide it by the accumulation steps.
+    # Left unset, the Trainer takes a forward with **kwargs (T5's, in transformers 5) to normalise over the
+    # whole accumulated batch, skips the division, and the gradient grows with the number of steps
+    # (transformers issue 47688; tests/test_training_accumulation.py fails without this line).
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, task_weights: tuple[float, float] = (1.0, 0.0), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.args.label_smoothing_factor:
+            raise ValueError("label smoothing is not supported by the two-task loss; leave it at 0")
+        self.task_weights = task_weights
+        self._task_loss_sum = torch.zeros(2, device=self.args.device)
+        self._task_loss_batches = 0
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        task = inputs.pop("task", None)
+        outputs = model(**inputs)  # decoder_input_ids come from the collator, so the model computes no loss
+        losses = task_losses(outputs.logits, labels, task, self.task_weights)
+        if model.training and self.task_weights[1]:
+            self._task_loss_sum += torch.stack([losses.label, losses.rationale]).detach()
+            self._task_loss_batches += 1
+        return (losses.total, outputs) if return_outputs else losses.total
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any) -> EvalLoopOutput:
+        # Seq2SeqTrainer gathers generations with plain `gather` (for num_return_sequences > 1, transformers
+        # PR 27025), which under DDP keeps the samples added to even out the last batch, so compute_metrics
+        # sees more predictions than examples (transformers issue 30767). One greedy sequence per input is
+        # exactly the case `gather_for_metrics` handles.
+        self.gather_function = self.accelerator.gather_for_metrics
+        return super().evaluation_loop(*args, **kwargs)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._task_loss_batches:
+            means = self.accelerator.reduce(self._task_loss_sum / self._task_loss_batches, reduction="mean")
+            logs["label_loss"], logs["rationale_loss"] = (round(value, 4) for value in means.tolist())
+            self._task_loss_sum.zero_()
+            self._task_loss_batches = 0
+        super().log(logs, start_time)
+
+
+def accuracy_metric(
+    task: Task, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """``compute_metrics`` for the Trainer: accuracy of the generated predictions on ``examples``.
+
+    The Trainer evaluates its eval dataset in order (and drops the duplicates a distributed sampler adds),
+    so prediction ``i`` belongs to ``examples[i]``.
+    """
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        correct = score(task, examples, decode_predictions(tokenizer, prediction.predictions))
+        return {"accuracy": sum(correct) / len(correct)}
+
+    return compute

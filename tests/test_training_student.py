@@ -1,0 +1,161 @@
+"""Students in every mode learn a task well above chance; each explain target belongs to its own example."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tokendistill.attribution.records import RationaleRecord, write_rationale_file
+from tokendistill.data.errors import DataError
+from tokendistill.training.features import EXPLAIN, PREDICT, PREDICT_PREFIX
+from tokendistill.training.manifest import read_manifest
+from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.rationale_sources import file_rationales, random_rationales
+from tokendistill.training.student import STUDENT_MODES, train_student
+from tokendistill.training.trainer import DistillTrainer
+from training_helpers import ColourTask, quick_config
+
+CHANCE = 1 / 6
+
+
+@pytest.fixture(scope="module")
+def task():
+    return ColourTask()
+
+
+@pytest.fixture(scope="module")
+def train_examples(task):
+    return task.load("train")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, task):
+    return build_tiny_for_task(task, tmp_path_factory.mktemp("tiny"), vocab_size=300)
+
+
+def hand_made_rationale_file(path, examples):
+    """The teacher-token file a perfect teacher would give: the colour word and the word after it."""
+    records = []
+    for example in examples:
+        ((start, _),) = example.evidence_spans
+        rationale = " ".join(example.source[start:].split()[:2])
+        records.append(RationaleRecord(example.id, example.target, "hand", 2, (), rationale))
+    return write_rationale_file(path, records)
+
+
+@pytest.mark.parametrize("mode", STUDENT_MODES)
+def test_student_learns_well_above_chance_in_each_mode(mode, task, train_examples, tiny_dir, tmp_path):
+    options = {}
+    if mode == "rationale":
+        options["rationales_path"] = hand_made_rationale_file(tmp_path / "rationales.jsonl", train_examples)
+    elif mode == "dss":
+        options["rationales"] = {e.id: f"the only colour word is {e.target}" for e in train_examples}
+    result = train_student(tiny_dir, task, tmp_path / "student", mode=mode, config=quick_config(), **options)
+
+    assert result.validation_accuracy >= 0.8 > 3 * CHANCE
+    manifest = read_manifest(result.output_dir)
+    assert manifest["mode"] == mode
+    assert manifest["prefix"] == ("" if mode == "standard" else PREDICT_PREFIX)
+    assert manifest["validation_accuracy"] == result.validation_accuracy
+    assert (result.output_dir / "model.safetensors").is_file()
+
+
+def spy_on_batches(monkeypatch):
+    """Record every training batch exactly as the loss sees it."""
+    seen = []
+    original = DistillTrainer.compute_loss
+
+    def recording(self, model, inputs, *args, **kwargs):
+        if model.training:
+            seen.append({name: value.clone() for name, value in inputs.items()})
+        return original(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(DistillTrainer, "compute_loss", recording)
+    return seen
+
+
+def check_pairing(batches, examples, rationales, tokenizer):
+    """Every explain sequence follows its example's predict sequence and has that example's rationale."""
+    by_input = {
+        tuple(tokenizer(PREDICT_PREFIX + e.source)["input_ids"]): e for e in examples
+    }  # the colour task's sources are unique, so the predict input names the example
+    assert len(by_input) == len(examples)
+    explained = 0
+    for batch in batches:
+        rows = list(
+            zip(batch["input_ids"].tolist(), batch["labels"].tolist(), batch["task"].tolist(), strict=True)
+        )
+        for position, (input_ids, labels, task_id) in enumerate(rows):
+            if task_id != EXPLAIN:
+                continue
+            previous_ids, _, previous_task = rows[position - 1]
+            assert previous_task == PREDICT
+            example = by_input[tuple(i for i in previous_ids if i != tokenizer.pad_token_id)]
+            assert [i for i in input_ids if i != tokenizer.pad_token_id] == tokenizer(
+                "explain: " + example.source
+            )["input_ids"]
+            assert [i for i in labels if i != -100] == tokenizer(text_target=rationales[example.id])[
+                "input_ids"
+            ]
+            explained += 1
+    return explained
+
+
+def test_random_and_dss_modes_pair_each_rationale_with_its_example(
+    monkeypatch, task, train_examples, tiny_dir, tmp_path
+):
+    _, tokenizer = load_model_and_tokenizer(tiny_dir)
+    config = quick_config(max_steps=4, eval_steps=4, batch_size=8)
+
+    batches = spy_on_batches(monkeypatch)
+    train_student(tiny_dir, task, tmp_path / "random", mode="random", k=2, config=config)
+    assert (
+        check_pairing(batches, train_examples, random_rationales(train_examples, 2, config.seed), tokenizer)
+        == 32
+    )
+
+    batches.clear()
+    # Each PaLM rationale names its own example; one example has none (a PaLM parse failure).
+    palm = {e.id: f"{e.id} says {e.target}" for e in train_examples[1:]}
+    result = train_student(tiny_dir, task, tmp_path / "dss", mode="dss", rationales=palm, config=config)
+    assert result.explain_skipped == 1
+    assert read_manifest(result.output_dir)["explain_skipped"] == 1
+    explained = check_pairing(batches, train_examples, palm, tokenizer)
+    predicted = sum(batch["task"].eq(PREDICT).sum().item() for batch in batches)
+    assert predicted == 32 and explained in (31, 32)  # 31 when the example without rationale was drawn
+
+
+def test_random_rationales_are_own_words_and_do_not_depend_on_order(train_examples):
+    first = random_rationales(train_examples, 3, seed=7)
+    shuffled = list(train_examples)
+    random.Random(0).shuffle(shuffled)
+    assert random_rationales(shuffled[:50], 3, seed=7) == {e.id: first[e.id] for e in shuffled[:50]}
+    assert random_rationales(train_examples, 3, seed=8) != first
+    for example in train_examples:
+        words = first[example.id].split()
+        own_words = example.segments[0].text.split()
+        assert len(words) == min(3, len(own_words))
+        assert all(word in own_words for word in words)  # never a template word such as "which"
+
+
+def test_rationale_file_must_cover_every_training_example(train_examples, tmp_path):
+    path = hand_made_rationale_file(tmp_path / "partial.jsonl", train_examples[:-2])
+    with pytest.raises(DataError, match=r"partial\.jsonl.*'id'.*no rationale for 2 of 400"):
+        file_rationales(path, train_examples)
+    assert len(file_rationales(path, train_examples[:-2])) == len(train_examples) - 2
+
+
+def test_options_that_do_not_fit_the_mode_are_errors(task, tiny_dir, tmp_path):
+    with pytest.raises(ValueError, match="only used in 'rationale' mode"):
+        train_student(tiny_dir, task, tmp_path, mode="dss", rationales_path=tmp_path / "r.jsonl")
+    with pytest.raises(ValueError, match="not 'standard'"):
+        train_student(tiny_dir, task, tmp_path, mode="standard", rationales={})
+    with pytest.raises(ValueError, match="needs the teacher's rationale file"):
+        train_student(tiny_dir, task, tmp_path, mode="rationale", config=quick_config())
+    with pytest.raises(ValueError, match="unknown student mode"):
+        train_student(tiny_dir, task, tmp_path, mode="rationale-input")
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        train_student(tiny_dir, task, tmp_path, mode="random", alpha=1.5)
+    with pytest.raises(ValueError, match=r"TrainConfig\.batch_size must be at least 1"):
+        quick_config(batch_size=0)
