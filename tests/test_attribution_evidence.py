@@ -37,9 +37,7 @@ def test_trained_teacher_top_words_hold_the_evidence(tmp_path):
         learning_rate=1e-3, batch_size=32, max_steps=700, eval_steps=700, logging_steps=700, seed=0
     )
     result = train_teacher(init, task, tmp_path / "teacher", config=config)
-    assert result.validation_accuracy > 0.7, (
-        "the teacher must learn the task for its attributions to mean much"
-    )
+    assert result.validation_accuracy > 0.7, "teacher did not learn the task"
 
     model, tokenizer = load_model_and_tokenizer(tmp_path / "teacher")
     examples = task.load("test")
