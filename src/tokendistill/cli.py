@@ -10,6 +10,14 @@ from collections.abc import Sequence
 # Each module in tokendistill.commands defines HELP, add_arguments(parser) and run(args) -> int.
 COMMANDS = {
     "tasks": "tokendistill.commands.tasks",
+    "rationales": "tokendistill.commands.rationales",
+    "build-tiny": "tokendistill.commands.build_tiny",
+    "train-teacher": "tokendistill.commands.train_teacher",
+    "train-student": "tokendistill.commands.train_student",
+    "evaluate": "tokendistill.commands.evaluate",
+    "run": "tokendistill.commands.run",
+    "report": "tokendistill.commands.report",
+    "demo": "tokendistill.commands.demo",
 }
 
 

@@ -1,0 +1,87 @@
+"""``tokendistill run``: one experiment from one YAML file, stage by stage, skipping what is up to date."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+from pathlib import Path
+
+from tokendistill.data.errors import DataError
+from tokendistill.experiment.config import ExperimentConfig, load_config
+from tokendistill.experiment.plan import REPORT, build_plan
+from tokendistill.experiment.runner import plan_fingerprints, run_plan, stage_status
+from tokendistill.experiment.stages import IMPLEMENTATIONS, set_torch_threads
+
+HELP = (
+    "Run an experiment from a YAML config: teacher -> rationales -> students -> evaluation -> report. "
+    "Finished stages whose config did not change are skipped; an interrupted stage resumes."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="experiment config (YAML), e.g. configs/local/cqa.yaml")
+    add_run_arguments(parser, jobs=1, threads=None)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, jobs: int, threads: int | None) -> None:
+    """The arguments ``run`` and ``demo`` share (with their own defaults for jobs and threads)."""
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="override config fields by dotted path, values parsed as YAML (students.alpha=0.3, seeds=[0,1])",
+    )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="print each stage's status (done/interrupted/outdated/new) and exit",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=jobs,
+        help=f"stages run at once, each in its own process, when their inputs are ready (default {jobs})",
+    )
+    threads_default = "torch's choice" if threads is None else threads
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=threads,
+        help=f"torch CPU threads per stage (default {threads_default})",
+    )
+
+
+def print_status(config: ExperimentConfig) -> None:
+    plan = build_plan(config)
+    fingerprints = plan_fingerprints(plan)
+    for stage in plan:
+        print(f"{stage_status(config.output_dir / stage.key, fingerprints[stage.key]):12} {stage.key}")
+
+
+def execute(config: ExperimentConfig, args: argparse.Namespace) -> int:
+    """Run (or, with ``--status``, describe) ``config``; print where the report is."""
+    if args.status:
+        print_status(config)
+        return 0
+    worker_init = None
+    if args.threads is not None:
+        set_torch_threads(args.threads)
+        worker_init = partial(set_torch_threads, args.threads)
+    try:
+        run_plan(config, build_plan(config), IMPLEMENTATIONS, jobs=args.jobs, worker_init=worker_init)
+    except DataError as error:  # bad input data met by a stage: one line naming file, line and field
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    report = config.output_dir / REPORT
+    print(f"report: {report / 'report.html'}\n        {report / 'report.md'}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config, args.overrides)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return execute(config, args)

@@ -1,0 +1,447 @@
+"""The experiment config: one YAML file describes a whole run, command-line overrides change single fields.
+
+Every section forbids unknown fields, so a typo fails at once instead of being silently ignored. Errors are
+raised as ``DataError`` naming the config file, the YAML line and the dotted field path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tokendistill.data.errors import DataError
+
+Split = Literal["train", "validation", "test"]
+# Spelled out (not read from the attribution and training modules) so loading a config needs no torch;
+# tests check they match tokendistill.attribution.METHODS and tokendistill.training.student.STUDENT_MODES.
+Method = Literal["saliency", "saliency_per_token", "input_x_gradient", "integrated_gradients"]
+Mode = Literal["standard", "rationale", "dss", "random"]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown fields are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths are taken from ``base_dir`` in the validation context (the working directory)."""
+    base_dir = Path((info.context or {}).get("base_dir", Path.cwd()))
+    return (base_dir / value.expanduser()).resolve()
+
+
+def _is_local_path(name: str) -> bool:
+    # Hub ids look like "owner/name", so only explicit path forms are treated as local folders.
+    return name.startswith(("/", "./", "../", "~")) or name in (".", "..")
+
+
+class TaskConfig(Section):
+    """Which task, from where, and which staged split plays each role.
+
+    ``data_dir`` is a local folder laid out like the shared data folder; leave it out to read the task from
+    the Hugging Face Hub. ``validation_split: null`` holds out ``validation_fraction`` of the training split
+    for model selection (as DSS does for CQA and SVAMP); the test split is never used to select a model.
+    """
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    data_dir: Path | None = None
+    train_split: Split = "train"
+    validation_split: Split | None = "validation"
+    validation_fraction: float = Field(default=0.1, gt=0, lt=1)
+    test_split: Split = "test"
+    max_train_examples: int | None = Field(default=None, gt=0)
+    max_eval_examples: int | None = Field(default=None, gt=0)
+    palm_dir: Path | None = None  # DSS's PaLM rationales (<task>/palm/ inside); defaults to data_dir
+
+    @field_validator("name")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        from tokendistill.data.tasks import task_names
+
+        if name not in task_names():
+            raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+        return name
+
+    @field_validator("data_dir", "palm_dir")
+    @classmethod
+    def _existing_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _resolve_path(value, info)
+        if not path.is_dir():
+            raise ValueError(f"folder not found: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _distinct_splits(self) -> TaskConfig:
+        if self.test_split in (self.train_split, self.validation_split):
+            raise ValueError(f"test_split {self.test_split!r} is also used for training or model selection")
+        if self.validation_split == self.train_split:
+            raise ValueError("validation_split equals train_split; set it to null to hold out part of train")
+        return self
+
+    @property
+    def palm_folder(self) -> Path | None:
+        return self.palm_dir or self.data_dir
+
+
+class TinyModelConfig(Section):
+    """A model built here from a config (``tokendistill.training.tiny``) with a tokenizer trained on the
+    task's training text; the way to run without downloads."""
+
+    architecture: Literal["t5", "bart"] = "t5"
+    size: Literal["tiny", "small", "base"] = "tiny"
+    vocab_size: int = Field(default=2000, ge=100)
+
+
+class ModelConfig(Section):
+    """Exactly one of ``model`` (a Hub id such as ``google/flan-t5-xl``, or a local folder written
+    ``./...``, ``../...`` or ``/...``) and ``tiny``."""
+
+    model: str | None = None
+    tiny: TinyModelConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.model is None) == (self.tiny is None):
+            raise ValueError("give exactly one of 'model' (Hub id or local path) and 'tiny'")
+        return self
+
+    @field_validator("model")
+    @classmethod
+    def _existing_local_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not _is_local_path(value):
+            return value
+        path = _resolve_path(Path(value), info)
+        if not path.is_dir():
+            raise ValueError(f"model folder not found: {path}")
+        return str(path)
+
+
+class TrainingConfig(Section):
+    """Seq2SeqTrainer settings (``tokendistill.training.config.TrainConfig`` less what the run decides: the
+    seed and the example limits). Defaults are Distilling Step-by-Step's: lr 5e-5, batch 64, 10k steps,
+    evaluation and checkpoints every 250 steps, 1024 input tokens, generation up to 64 tokens.
+    ``training_args`` passes other ``Seq2SeqTrainingArguments`` fields through."""
+
+    learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+    eval_batch_size: int = Field(default=64, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    max_steps: int = Field(default=10_000, gt=0)
+    eval_steps: int = Field(default=250, gt=0)
+    save_total_limit: int | None = Field(default=2, gt=0)
+    logging_steps: int = Field(default=50, gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    learning_rate_multipliers: dict[str, float] = Field(default_factory=dict)  # name part -> lr factor
+    max_input_length: int = Field(default=1024, gt=0)
+    max_target_length: int = Field(default=256, gt=0)
+    max_new_tokens: int = Field(default=64, gt=0)
+    bf16: bool = False
+    report_to: list[str] = Field(default_factory=list)
+    training_args: dict[str, Any] = Field(default_factory=dict)
+
+
+class LoraConfig(Section):
+    """LoRA adapters through peft (``target_modules`` null lets peft pick the architecture's default)."""
+
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] | None = None
+
+
+class TeacherConfig(ModelConfig):
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    lora: LoraConfig | None = None
+    seed: int = 0
+
+
+class AttributionConfig(Section):
+    """How teacher rationales are made: the gradient method, the number of words k, the IG path length,
+    and whether the teacher's own prediction or the gold target is explained."""
+
+    method: Method = "saliency"
+    k: int = Field(default=5, gt=0)
+    n_steps: int = Field(default=50, gt=1)
+    target: Literal["prediction", "gold"] = "prediction"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    batch_size: int = Field(default=16, gt=0)
+
+
+class StudentModelConfig(ModelConfig):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class StudentsConfig(Section):
+    models: list[StudentModelConfig] = Field(min_length=1)
+    modes: list[Mode] = Field(
+        default=["standard", "rationale", "random"], min_length=1
+    )  # dss needs PaLM data
+    alpha: float = Field(default=0.5, ge=0, le=1)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+    @field_validator("models")
+    @classmethod
+    def _unique_names(cls, models: list[StudentModelConfig]) -> list[StudentModelConfig]:
+        names = [model.name for model in models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"student names must be unique, got {names}")
+        return models
+
+    @field_validator("modes")
+    @classmethod
+    def _unique_modes(cls, modes: list[Mode]) -> list[Mode]:
+        if len(set(modes)) != len(modes):
+            raise ValueError(f"modes must be unique, got {modes}")
+        return modes
+
+
+class SweepsConfig(Section):
+    """Extra runs beyond the main (method, k): ``k`` repeats the main method at other k values, ``methods``
+    repeats the main k with other methods (the union is run, not the cross product)."""
+
+    k: list[int] = Field(default_factory=list)
+    methods: list[Method] = Field(default_factory=list)
+
+    @field_validator("k")
+    @classmethod
+    def _positive(cls, values: list[int]) -> list[int]:
+        if any(value <= 0 for value in values):
+            raise ValueError(f"k values must be positive, got {values}")
+        return values
+
+
+class EvaluationConfig(Section):
+    batch_size: int = Field(default=32, gt=0)
+    bootstrap_samples: int = Field(default=1000, gt=0)
+
+
+class ReportConfig(Section):
+    heatmap_examples: int = Field(default=6, ge=0)
+
+
+class ExperimentConfig(Section):
+    output_dir: Path
+    task: TaskConfig
+    teacher: TeacherConfig
+    attribution: AttributionConfig = Field(default_factory=AttributionConfig)
+    students: StudentsConfig
+    seeds: list[int] = Field(default=[0], min_length=1)
+    sweeps: SweepsConfig = Field(default_factory=SweepsConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute_output(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve_path(value, info)
+
+    @field_validator("students")
+    @classmethod
+    def _dss_has_rationales(cls, students: StudentsConfig, info: ValidationInfo) -> StudentsConfig:
+        task = info.data.get("task")  # absent when the task section itself failed validation
+        if "dss" in students.modes and task is not None and task.palm_folder is None:
+            raise ValueError("mode 'dss' needs DSS's PaLM rationales: set task.palm_dir (or task.data_dir)")
+        return students
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be unique, got {seeds}")
+        return seeds
+
+    def k_values(self) -> list[int]:
+        """All k values the run uses, the main one first."""
+        return _unique([self.attribution.k, *self.sweeps.k])
+
+    def methods(self) -> list[Method]:
+        """All attribution methods the run uses, the main one first."""
+        return _unique([self.attribution.method, *self.sweeps.methods])
+
+    def rationale_settings(self) -> list[tuple[Method, int]]:
+        """The (method, k) pairs that get rationales: the main method at each k, each method at the main k."""
+        main_method, main_k = self.attribution.method, self.attribution.k
+        pairs = [(main_method, k) for k in self.k_values()] + [(m, main_k) for m in self.methods()]
+        return _unique(pairs)
+
+
+def _unique(values: list) -> list:
+    return list(dict.fromkeys(values))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set ``dotted.path=value`` overrides in a copy of ``data``; values are parsed as YAML, list items are
+    addressed by index (``students.models.0.model=...``). Missing mappings on the way are created."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise DataError(
+                "command line", None, None, f"override {override!r} is not of the form key.sub=value"
+            )
+        parts = key.strip().split(".")
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            node = _child(node, part, parts[: depth + 1], override)
+        _set(node, parts[-1], yaml.safe_load(raw), parts, override)
+    return data
+
+
+def _child(node: Any, part: str, path: list[str], override: str) -> Any:
+    if isinstance(node, list):
+        index = _index(node, part, path, override)
+        return node[index]
+    if not isinstance(node, dict):
+        raise DataError("command line", None, ".".join(path), f"cannot descend into a value in {override!r}")
+    if node.get(part) is None:
+        node[part] = {}
+    return node[part]
+
+
+def _set(node: Any, part: str, value: Any, path: list[str], override: str) -> None:
+    if isinstance(node, list):
+        node[_index(node, part, path, override)] = value
+    elif isinstance(node, dict):
+        node[part] = value
+    else:
+        raise DataError(
+            "command line", None, ".".join(path), f"cannot set a field of a value in {override!r}"
+        )
+
+
+def _index(node: list, part: str, path: list[str], override: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise DataError(
+            "command line", None, ".".join(path), f"list index {part!r} out of range 0..{len(node) - 1}"
+        )
+    return int(part)
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, *, base_dir: str | Path | None = None
+) -> ExperimentConfig:
+    """Read, override and validate an experiment config; relative paths are taken from ``base_dir``
+    (default: the working directory)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, None, "config file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise DataError(path, mark.line + 1 if mark else None, None, f"invalid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise DataError(path, None, None, "the config must be a YAML mapping")
+    overrides = overrides or []
+    try:
+        return validate_config(apply_overrides(data, overrides), source=path, text=text, base_dir=base_dir)
+    except DataError as error:
+        # A problem in an overridden field is reported against the override, not the file.
+        override = next((o for o in overrides if _overrides_field(o, error.field)), None)
+        if override is None:
+            raise
+        raise DataError(f"command line override {override!r}", None, error.field, error.problem) from None
+
+
+def _overrides_field(override: str, field: str | None) -> bool:
+    key = override.partition("=")[0].strip()
+    return field is not None and (field == key or field.startswith(key + "."))
+
+
+def validate_config(
+    data: dict[str, Any],
+    *,
+    source: str | Path = "config",
+    text: str | None = None,
+    base_dir: str | Path | None = None,
+) -> ExperimentConfig:
+    """Validate a config mapping; the first problem becomes a ``DataError`` naming the field and, when the
+    YAML ``text`` is given, its line."""
+    context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd()}
+    try:
+        return ExperimentConfig.model_validate(data, context=context)
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+        first = problems[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = _describe(first)
+        if len(problems) > 1:
+            others = "; ".join(
+                f"{'.'.join(str(p) for p in problem['loc'])}: {_describe(problem)}"
+                for problem in problems[1:]
+            )
+            message += f" (also: {others})"
+        line = _yaml_line(text, first["loc"]) if text is not None else None
+        raise DataError(source, line, field, message) from None
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    if problem["type"] == "extra_forbidden":
+        return "unknown field"
+    if problem["type"] == "missing":
+        return "required field is missing"
+    message = problem["msg"].removeprefix("Value error, ")
+    if problem["type"] not in ("value_error", "assertion_error"):
+        message += f" (got {problem['input']!r})"
+    return message
+
+
+def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node on ``loc`` (the parent mapping for a missing field)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((key, value) for key, value in node.value if key.value == str(part)), None)
+            if pair is None:
+                return line
+            line = pair[0].start_mark.line + 1
+            node = pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def config_to_yaml(config: ExperimentConfig) -> str:
+    """The resolved config as YAML (paths absolute, defaults filled in): what ``resolved.yaml`` holds."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+__all__ = [
+    "AttributionConfig",
+    "ExperimentConfig",
+    "Method",
+    "Mode",
+    "StudentsConfig",
+    "TaskConfig",
+    "TeacherConfig",
+    "TrainingConfig",
+    "apply_overrides",
+    "config_to_yaml",
+    "load_config",
+    "validate_config",
+]

@@ -1,0 +1,157 @@
+"""The stage graph of an experiment, derived from its config: which stages exist and what each depends on.
+
+The plan is pure data, so the runner (which executes it) and the report (which reads its outputs) agree on
+the layout of a run folder without either knowing how a stage does its work. ``inputs`` lists exactly the
+config fields that change a stage's result; together with the fingerprints of the stages it consumes they
+decide whether a finished stage is still up to date. Settings that only change speed (attribution and
+evaluation batch sizes) are left out on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tokendistill.experiment.config import ExperimentConfig, Method, Mode
+
+StageKind = Literal["teacher", "rationales", "sample-rationales", "student", "evaluate", "report"]
+STAGE_KINDS: tuple[StageKind, ...] = (
+    "teacher",
+    "rationales",
+    "sample-rationales",
+    "student",
+    "evaluate",
+    "report",
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One unit of work. ``key`` names it and is its folder inside the run folder."""
+
+    key: str
+    kind: StageKind
+    inputs: Mapping[str, Any]
+    deps: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudentVariant:
+    """A student training setting (mode plus, for rationale modes, where its rationales come from)."""
+
+    mode: Mode
+    method: Method | None = None
+    k: int | None = None
+
+    @property
+    def slug(self) -> str:
+        if self.mode == "rationale":
+            return f"rationale-{self.method}-k{self.k}"
+        if self.mode == "random":
+            return f"random-k{self.k}"
+        return self.mode
+
+
+TEACHER = "teacher"
+REPORT = "report"
+TEACHER_EVAL = "eval/teacher"
+SAMPLE_RATIONALES = "rationales/test-sample"
+# Files inside a stage folder: the trained model of a teacher or student stage, the rationale file of a
+# rationale stage, the heatmap sample's rationale file.
+MODEL_DIR = "model"
+RATIONALE_FILE = "train.jsonl"
+SAMPLE_FILE = "test.jsonl"
+
+
+def rationale_key(method: Method, k: int) -> str:
+    return f"rationales/{method}-k{k}"
+
+
+def student_key(student: str, variant: StudentVariant, seed: int) -> str:
+    return f"students/{student}/{variant.slug}/seed{seed}"
+
+
+def eval_key(student: str, variant: StudentVariant, seed: int) -> str:
+    return f"eval/{student}/{variant.slug}/seed{seed}"
+
+
+def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
+    """Every student setting the run trains: rationale mode at each (method, k) pair, random at each k."""
+    variants: list[StudentVariant] = []
+    for mode in config.students.modes:
+        if mode == "rationale":
+            variants += [StudentVariant(mode, method, k) for method, k in config.rationale_settings()]
+        elif mode == "random":
+            variants += [StudentVariant(mode, None, k) for k in config.k_values()]
+        else:
+            variants.append(StudentVariant(mode))
+    return variants
+
+
+def _attribution_inputs(config: ExperimentConfig, method: Method, k: int) -> dict[str, Any]:
+    attribution = config.attribution
+    inputs: dict[str, Any] = {
+        "method": method,
+        "k": k,
+        "target": attribution.target,
+        "dtype": attribution.dtype,
+    }
+    if method == "integrated_gradients":
+        inputs["n_steps"] = attribution.n_steps
+    return inputs
+
+
+def build_plan(config: ExperimentConfig) -> list[Stage]:
+    """All stages of ``config`` in an order where every stage comes after the stages it consumes."""
+    task = config.task.model_dump(mode="json")
+    evaluation = {"split": config.task.test_split, "bootstrap_samples": config.evaluation.bootstrap_samples}
+    teacher = Stage(TEACHER, "teacher", {"task": task, "teacher": config.teacher.model_dump(mode="json")})
+    stages = [teacher, Stage(TEACHER_EVAL, "evaluate", evaluation, (TEACHER,), {"model_stage": TEACHER})]
+
+    for method, k in config.rationale_settings():
+        inputs = {**_attribution_inputs(config, method, k), "split": config.task.train_split}
+        stages.append(
+            Stage(rationale_key(method, k), "rationales", inputs, (TEACHER,), {"method": method, "k": k})
+        )
+    if config.report.heatmap_examples:
+        main = (config.attribution.method, config.attribution.k)
+        inputs = {
+            **_attribution_inputs(config, *main),
+            "split": config.task.test_split,
+            "examples": config.report.heatmap_examples,
+        }
+        params = {"method": main[0], "k": main[1]}
+        stages.append(Stage(SAMPLE_RATIONALES, "sample-rationales", inputs, (TEACHER,), params))
+
+    training = config.students.training.model_dump(mode="json")
+    for student in config.students.models:
+        model = student.model_dump(mode="json")
+        for variant in student_variants(config):
+            for seed in config.seeds:
+                inputs: dict[str, Any] = {"task": task, "model": model, "training": training, "seed": seed}
+                inputs["mode"] = variant.mode
+                if variant.mode != "standard":
+                    inputs["alpha"] = config.students.alpha
+                if variant.mode == "random":
+                    inputs["k"] = variant.k
+                deps = (rationale_key(variant.method, variant.k),) if variant.mode == "rationale" else ()
+                params = {"student": student.name, "variant": variant, "seed": seed}
+                key = student_key(student.name, variant, seed)
+                stages.append(Stage(key, "student", inputs, deps, params))
+                stages.append(
+                    Stage(
+                        eval_key(student.name, variant, seed),
+                        "evaluate",
+                        evaluation,
+                        (key,),
+                        {"model_stage": key},
+                    )
+                )
+
+    consumed = tuple(
+        stage.key for stage in stages if stage.kind in ("evaluate", "rationales", "sample-rationales")
+    )
+    stages.append(Stage(REPORT, "report", config.report.model_dump(mode="json"), consumed))
+    return stages

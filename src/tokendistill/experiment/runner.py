@@ -1,0 +1,220 @@
+"""Runs a plan stage by stage, skipping stages that are done and up to date and resuming interrupted ones.
+
+Each stage folder holds a small marker, ``.stage.json``, written atomically: ``started`` with the stage's
+fingerprint before it runs, ``done`` after. The fingerprint hashes the stage's config inputs and the
+fingerprints of the stages it consumes, so a change to one field reruns exactly the stages downstream of it.
+A stage found ``started`` with the same fingerprint was interrupted: its folder is kept so it resumes from
+its own checkpoints (Trainer checkpoints, rationale shards). A stage whose fingerprint changed starts from an
+empty folder, so stale checkpoints from another config are never resumed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tokendistill.attribution.sharding import write_atomically
+from tokendistill.experiment.config import ExperimentConfig, config_to_yaml
+from tokendistill.experiment.plan import Stage, StageKind
+
+MARKER = ".stage.json"
+RESOLVED_CONFIG = "resolved.yaml"
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage implementation gets: the config, its stage, and where it and its inputs live."""
+
+    config: ExperimentConfig
+    stage: Stage
+    run_dir: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.run_dir / self.stage.key
+
+    def output_of(self, key: str) -> Path:
+        """The folder of a stage this one consumes."""
+        if key not in self.stage.deps:
+            raise KeyError(f"stage {self.stage.key!r} does not consume {key!r}")
+        return self.run_dir / key
+
+
+StageFunction = Callable[[StageContext], None]
+
+
+@dataclass
+class RunResult:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def fingerprint(stage: Stage, dep_fingerprints: Mapping[str, str]) -> str:
+    """SHA-256 of the stage's kind, config inputs and the fingerprints of the stages it consumes."""
+    payload = {
+        "kind": stage.kind,
+        "inputs": stage.inputs,
+        "deps": {key: dep_fingerprints[key] for key in stage.deps},
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_marker(stage_dir: Path, record: Mapping[str, Any]) -> None:
+    """Write the stage's marker atomically: a reader sees the old marker or the new one, never half of one."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(stage_dir / MARKER, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def read_marker(stage_dir: Path) -> dict[str, Any] | None:
+    path = stage_dir / MARKER
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def plan_fingerprints(plan: list[Stage]) -> dict[str, str]:
+    """Every stage's fingerprint; raises if a stage comes before a stage it consumes."""
+    fingerprints: dict[str, str] = {}
+    for stage in plan:
+        missing = [key for key in stage.deps if key not in fingerprints]
+        if missing:
+            raise ValueError(f"stage {stage.key!r} comes before the stages it consumes: {missing}")
+        fingerprints[stage.key] = fingerprint(stage, fingerprints)
+    return fingerprints
+
+
+StageStatus = Literal["done", "interrupted", "outdated", "new"]
+
+
+def stage_status(stage_dir: Path, current: str) -> StageStatus:
+    """``done``: finished with this fingerprint; ``interrupted``: started with it (resumes); ``outdated``:
+    made with another config (reruns from scratch); ``new``: never started."""
+    marker = read_marker(stage_dir)
+    if marker is None:
+        return "new"
+    if marker["fingerprint"] != current:
+        return "outdated"
+    return "done" if marker["status"] == "done" else "interrupted"
+
+
+def _execute(implementation: StageFunction, config: ExperimentConfig, stage: Stage, run_dir: Path) -> None:
+    implementation(StageContext(config, stage, run_dir))
+
+
+def _start_worker(runner_pid: int, worker_init: Callable[[], None] | None) -> None:
+    """Set up a worker process. It must not outlive the runner, or a killed run that is started again would
+    find a stage still being written by the orphan: on Linux the kernel kills it when the runner dies
+    (elsewhere Ctrl-C reaches the whole process group anyway)."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1  # from <sys/prctl.h>: the signal this process gets when its parent exits
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != runner_pid:  # the runner died while this worker was starting
+            os._exit(1)
+    if worker_init is not None:
+        worker_init()
+
+
+class _InlineExecutor(Executor):
+    """Runs each stage at once in this process (``jobs=1``): the same scheduling, no pickling, and Ctrl-C
+    stops the stage where it is."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+def run_plan(
+    config: ExperimentConfig,
+    plan: list[Stage],
+    implementations: Mapping[StageKind, StageFunction],
+    *,
+    jobs: int = 1,
+    worker_init: Callable[[], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Bring every stage of ``plan`` up to date under ``config.output_dir``.
+
+    With ``jobs > 1`` up to that many stages whose inputs are ready run at once, each in its own worker
+    process (started fresh, then ``worker_init``; implementations must be importable functions). If a stage
+    fails, no new stage starts, the running ones finish, and the error is raised.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    run_dir = config.output_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(run_dir / RESOLVED_CONFIG, config_to_yaml(config).encode("utf-8"))
+    fingerprints = plan_fingerprints(plan)
+    label = {stage.key: f"[{i}/{len(plan)}] {stage.key}" for i, stage in enumerate(plan, start=1)}
+    result, pending = RunResult(), []
+    for stage in plan:
+        if stage_status(run_dir / stage.key, fingerprints[stage.key]) == "done":
+            log(f"{label[stage.key]}: up to date, skipped")
+            result.skipped.append(stage.key)
+        else:
+            pending.append(stage)
+
+    def start(stage: Stage) -> dict[str, Any]:
+        current, stage_dir = fingerprints[stage.key], run_dir / stage.key
+        resuming = stage_status(stage_dir, current) == "interrupted"
+        if not resuming and stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        log(f"{label[stage.key]}: {'resuming' if resuming else 'running'}")
+        record = {"stage": stage.key, "kind": stage.kind, "fingerprint": current, "inputs": stage.inputs}
+        record["deps"] = {key: fingerprints[key] for key in stage.deps}
+        write_marker(stage_dir, {**record, "status": "started"})
+        return {**record, "started": time.perf_counter()}
+
+    finished = set(result.skipped)
+    running: dict[Future, tuple[Stage, dict[str, Any]]] = {}
+    failure: BaseException | None = None
+    executor = (
+        _InlineExecutor()
+        if jobs == 1
+        else ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(), worker_init),
+        )
+    )
+    with executor:
+        while running or (pending and failure is None):
+            ready = [stage for stage in pending if all(dep in finished for dep in stage.deps)]
+            for stage in ready[: jobs - len(running)] if failure is None else []:
+                pending.remove(stage)
+                record = start(stage)
+                future = executor.submit(_execute, implementations[stage.kind], config, stage, run_dir)
+                running[future] = (stage, record)
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                stage, record = running.pop(future)
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                    log(f"{label[stage.key]}: failed: {future.exception()!r}")
+                    continue
+                seconds = round(time.perf_counter() - record.pop("started"), 3)
+                write_marker(run_dir / stage.key, {**record, "status": "done", "seconds": seconds})
+                log(f"{label[stage.key]}: done in {seconds:.1f}s")
+                finished.add(stage.key)
+                result.ran.append(stage.key)
+    if failure is not None:
+        raise failure
+    return result

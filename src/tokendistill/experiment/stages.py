@@ -1,0 +1,173 @@
+"""The real stage implementations: thin adapters from a stage of the plan to the training, attribution and
+evaluation functions, with the stage's folder as their output.
+
+Each stage may be resumed after an interruption (the runner keeps the folder when the fingerprint matches),
+so every call here resumes from what is already in the folder: Trainer checkpoints, rationale shards, a
+built tiny model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from tokendistill.attribution.stage import generate_rationales
+from tokendistill.data.palm import load_palm_rationales
+from tokendistill.experiment.config import ExperimentConfig, ModelConfig, TrainingConfig
+from tokendistill.experiment.plan import (
+    MODEL_DIR,
+    RATIONALE_FILE,
+    SAMPLE_FILE,
+    TEACHER,
+    StageKind,
+    StudentVariant,
+    rationale_key,
+)
+from tokendistill.experiment.runner import StageContext, StageFunction
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.report import write_report
+from tokendistill.training.config import LoraSettings, TrainConfig
+from tokendistill.training.evaluation import evaluate_model
+from tokendistill.training.models import build_tiny_for_task
+from tokendistill.training.student import train_student
+from tokendistill.training.teacher import train_teacher
+
+
+def set_torch_threads(threads: int) -> None:
+    """Set torch's CPU threads (also used to set up worker processes of parallel runs)."""
+    torch.set_num_threads(threads)
+
+
+def train_config(training: TrainingConfig, seed: int) -> TrainConfig:
+    settings = training.model_dump()
+    settings["report_to"] = tuple(settings["report_to"])
+    return TrainConfig(**settings, seed=seed)
+
+
+def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: int) -> str:
+    """The Hub id or path to start training from; a tiny spec is built into ``folder`` (once)."""
+    if spec.model is not None:
+        return spec.model
+    if not folder.is_dir():
+        # Built next to its final place and renamed, so an interruption never leaves half a model.
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        tiny = spec.tiny
+        build_tiny_for_task(
+            task,
+            partial,
+            architecture=tiny.architecture,
+            size=tiny.size,
+            vocab_size=tiny.vocab_size,
+            seed=seed,
+        )
+        os.replace(partial, folder)
+    return str(folder)
+
+
+def teacher_stage(ctx: StageContext) -> None:
+    teacher = ctx.config.teacher
+    task = ExperimentTask(ctx.config.task)
+    lora = None
+    if teacher.lora is not None:
+        settings = teacher.lora
+        target_modules = tuple(settings.target_modules) if settings.target_modules else None
+        lora = LoraSettings(settings.r, settings.alpha, settings.dropout, target_modules)
+    train_teacher(
+        initial_model(teacher, task, ctx.dir / "init", teacher.seed),
+        task,
+        ctx.dir / MODEL_DIR,
+        lora=lora,
+        config=train_config(teacher.training, teacher.seed),
+        resume=True,
+    )
+
+
+def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -> None:
+    attribution = ctx.config.attribution
+    method, k = ctx.stage.params["method"], ctx.stage.params["k"]
+    options = {"n_steps": attribution.n_steps} if method == "integrated_gradients" else {}
+    generate_rationales(
+        ctx.output_of(TEACHER) / MODEL_DIR,
+        ExperimentTask(ctx.config.task),
+        split,
+        ctx.dir / output,
+        method=method,
+        k=k,
+        batch_size=attribution.batch_size,
+        target=attribution.target,
+        dtype=attribution.dtype,
+        limit=limit,
+        **options,
+    )
+
+
+def rationales_stage(ctx: StageContext) -> None:
+    _rationales(ctx, "train", RATIONALE_FILE, None)
+
+
+def sample_rationales_stage(ctx: StageContext) -> None:
+    _rationales(ctx, "test", SAMPLE_FILE, ctx.config.report.heatmap_examples)
+
+
+def palm_training_rationales(config: ExperimentConfig) -> dict[str, str]:
+    """DSS's PaLM rationales of the split the students train on (unparsable ones left out)."""
+    palm = load_palm_rationales(config.task.name, config.task.train_split, config.task.palm_folder)
+    return {id_: entry.rationale for id_, entry in palm.items() if entry.rationale}
+
+
+def student_stage(ctx: StageContext) -> None:
+    config, params = ctx.config, ctx.stage.params
+    variant: StudentVariant = params["variant"]
+    spec = next(model for model in config.students.models if model.name == params["student"])
+    task = ExperimentTask(config.task)
+    extra: dict[str, object] = {}
+    if variant.mode == "rationale":
+        extra["rationales_path"] = ctx.output_of(rationale_key(variant.method, variant.k)) / RATIONALE_FILE
+    elif variant.mode == "random":
+        extra["k"] = variant.k
+    elif variant.mode == "dss":
+        extra["rationales"] = palm_training_rationales(config)
+    train_student(
+        initial_model(spec, task, ctx.dir / "init", params["seed"]),
+        task,
+        ctx.dir / MODEL_DIR,
+        mode=variant.mode,
+        alpha=config.students.alpha,
+        config=train_config(config.students.training, params["seed"]),
+        resume=True,
+        **extra,
+    )
+
+
+def evaluate_stage(ctx: StageContext) -> None:
+    config = ctx.config
+    model_stage = ctx.stage.params["model_stage"]
+    training = config.teacher.training if model_stage == TEACHER else config.students.training
+    evaluate_model(
+        ctx.output_of(model_stage) / MODEL_DIR,
+        ExperimentTask(config.task),
+        "test",
+        ctx.dir,
+        batch_size=config.evaluation.batch_size,
+        max_new_tokens=training.max_new_tokens,
+        max_input_length=training.max_input_length,
+        bootstrap_samples=config.evaluation.bootstrap_samples,
+    )
+
+
+def report_stage(ctx: StageContext) -> None:
+    write_report([ctx.run_dir], ctx.dir)
+
+
+IMPLEMENTATIONS: dict[StageKind, StageFunction] = {
+    "teacher": teacher_stage,
+    "rationales": rationales_stage,
+    "sample-rationales": sample_rationales_stage,
+    "student": student_stage,
+    "evaluate": evaluate_stage,
+    "report": report_stage,
+}

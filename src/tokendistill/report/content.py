@@ -1,0 +1,117 @@
+"""Everything a report shows, computed once from the runs; the Markdown and HTML writers only lay it out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.report.analysis import EvidenceOverlap, evidence_overlap
+from tokendistill.report.heatmap import Heatmap, heatmaps
+from tokendistill.report.plots import accuracy_vs_k, method_comparison, results_chart
+from tokendistill.report.results import RunResults
+from tokendistill.report.table import STUDENT_ROWS, Table, column_labels, results_table, student_names
+
+
+@dataclass(frozen=True)
+class Plot:
+    kind: Literal["results", "k", "methods"]
+    title: str
+    filename: str
+    png: bytes
+
+
+# Where each kind of plot goes: the results chart under the tables, the sweeps under their own headings.
+PLOT_SECTIONS: tuple[tuple[str, str | None], ...] = (
+    ("results", None),
+    ("k", "Accuracy against k"),
+    ("methods", "Attribution methods"),
+)
+
+
+@dataclass(frozen=True)
+class OverlapRow:
+    task: str
+    method: str
+    k: int
+    overlap: EvidenceOverlap | None  # None: the task records no evidence spans (NLI)
+
+
+@dataclass(frozen=True)
+class HeatmapSection:
+    task: str
+    method: str
+    k: int
+    maps: tuple[Heatmap, ...]
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    runs: tuple[RunResults, ...]
+    tables: tuple[Table, ...]
+    rows_not_run: tuple[str, ...]
+    plots: tuple[Plot, ...]
+    overlaps: tuple[OverlapRow, ...]
+    heatmaps: tuple[HeatmapSection, ...]
+
+
+def run_summary(run: RunResults) -> str:
+    """One line saying what a run is: its task, teacher, attribution and seeds."""
+    config = run.config
+    teacher = config.teacher.model or f"tiny {config.teacher.tiny.architecture} ({config.teacher.tiny.size})"
+    students = ", ".join(model.name for model in config.students.models)
+    where = run.run_dir.relative_to(Path.cwd()) if run.run_dir.is_relative_to(Path.cwd()) else run.run_dir
+    return (
+        f"{where}: task {config.task.name}, teacher {teacher}, students {students}, "
+        f"{config.attribution.method} k={config.attribution.k}, seeds {config.seeds}"
+    )
+
+
+def _plots(runs: Sequence[RunResults], labels: Sequence[str], students: Sequence[str]) -> list[Plot]:
+    plots = []
+    for run, label in zip(runs, labels, strict=True):
+        for student in students:
+            slug = f"{label}-{student}".replace(" ", "_").replace("(", "").replace(")", "")
+            for kind, draw, title in (
+                ("results", results_chart, "results"),
+                ("k", accuracy_vs_k, "accuracy against k"),
+                ("methods", method_comparison, "accuracy per attribution method"),
+            ):
+                png = draw(run, student)
+                if png is not None:
+                    plots.append(Plot(kind, f"{label}, {student}: {title}", f"{kind}-{slug}.png", png))
+    return plots
+
+
+def _overlaps(runs: Sequence[RunResults], labels: Sequence[str]) -> list[OverlapRow]:
+    rows = []
+    for run, label in zip(runs, labels, strict=True):
+        if not run.rationale_files:
+            continue
+        train = ExperimentTask(run.config.task).load("train")
+        for (method, k), path in sorted(run.rationale_files.items()):
+            rows.append(OverlapRow(label, method, k, evidence_overlap(path, train)))
+    return rows
+
+
+def build_report(runs: Sequence[RunResults]) -> ReportContent:
+    labels = column_labels(runs)
+    students = student_names(runs)
+    tables = [results_table(runs, student) for student in students]
+    present = {row.label for table in tables for row in table.rows}
+    sections = []
+    for run, label in zip(runs, labels, strict=True):
+        maps = heatmaps(run)
+        if maps:
+            attribution = run.config.attribution
+            sections.append(HeatmapSection(label, attribution.method, attribution.k, tuple(maps)))
+    return ReportContent(
+        tuple(runs),
+        tuple(tables),
+        tuple(label for label in STUDENT_ROWS if label not in present),
+        tuple(_plots(runs, labels, students)),
+        tuple(_overlaps(runs, labels)),
+        tuple(sections),
+    )

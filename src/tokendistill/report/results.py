@@ -1,0 +1,101 @@
+"""Reading a run folder back: its config, and the finished evaluations and rationale files in it.
+
+The layout comes from the plan of the run's ``resolved.yaml``, so the report reads exactly what the runner
+wrote; a stage that has not finished with the current config's fingerprint is absent from the results.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tokendistill.data.errors import DataError
+from tokendistill.experiment.config import ExperimentConfig, Method, load_config
+from tokendistill.experiment.plan import (
+    RATIONALE_FILE,
+    SAMPLE_FILE,
+    SAMPLE_RATIONALES,
+    TEACHER_EVAL,
+    StudentVariant,
+    build_plan,
+)
+from tokendistill.experiment.runner import RESOLVED_CONFIG, plan_fingerprints, stage_status
+
+METRIC_FIELDS = ("accuracy", "ci_low", "ci_high", "n")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One model's test accuracy (fractions) with its bootstrap interval over test examples."""
+
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    n: int
+    predictions: Path
+
+
+@dataclass
+class RunResults:
+    run_dir: Path
+    config: ExperimentConfig
+    teacher: Evaluation | None = None
+    # (student name, variant) -> seed -> evaluation
+    students: dict[tuple[str, StudentVariant], dict[int, Evaluation]] = field(default_factory=dict)
+    rationale_files: dict[tuple[Method, int], Path] = field(default_factory=dict)
+    sample_file: Path | None = None
+
+    @property
+    def task_name(self) -> str:
+        return self.config.task.name
+
+    def evaluations(self, student: str, variant: StudentVariant) -> list[Evaluation]:
+        """The finished seeds of one student setting, in seed order."""
+        by_seed = self.students.get((student, variant), {})
+        return [by_seed[seed] for seed in sorted(by_seed)]
+
+
+def read_evaluation(folder: Path) -> Evaluation:
+    path = folder / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(path, None, None, f"cannot read metrics: {error}") from error
+    for name in METRIC_FIELDS:
+        if not isinstance(metrics.get(name), int | float):
+            raise DataError(path, None, name, "missing or not a number")
+    return Evaluation(
+        float(metrics["accuracy"]),
+        float(metrics["ci_low"]),
+        float(metrics["ci_high"]),
+        int(metrics["n"]),
+        folder / "predictions.jsonl",
+    )
+
+
+def load_run(run_dir: str | Path) -> RunResults:
+    """The finished results of the run in ``run_dir`` (a folder written by ``tokendistill run``)."""
+    run_dir = Path(run_dir).resolve()
+    config = load_config(run_dir / RESOLVED_CONFIG)
+    results = RunResults(run_dir, config)
+    plan = build_plan(config)
+    by_key = {stage.key: stage for stage in plan}
+    fingerprints = plan_fingerprints(plan)
+    for stage in plan:
+        folder = run_dir / stage.key
+        # Only results made by this config count: a folder left by an earlier config is not reported.
+        if stage.kind == "report" or stage_status(folder, fingerprints[stage.key]) != "done":
+            continue
+        if stage.key == TEACHER_EVAL:
+            results.teacher = read_evaluation(folder)
+        elif stage.kind == "evaluate":
+            params = by_key[stage.params["model_stage"]].params
+            results.students.setdefault((params["student"], params["variant"]), {})[params["seed"]] = (
+                read_evaluation(folder)
+            )
+        elif stage.kind == "rationales":
+            results.rationale_files[stage.params["method"], stage.params["k"]] = folder / RATIONALE_FILE
+        elif stage.key == SAMPLE_RATIONALES:
+            results.sample_file = folder / SAMPLE_FILE
+    return results

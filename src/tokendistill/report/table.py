@@ -1,0 +1,102 @@
+"""The results table in the layout of the paper's Table 1: methods as rows, tasks as columns.
+
+A cell is the test accuracy with a 95% interval: over seeds (a t interval on the seed accuracies) when
+there are several, else the bootstrap interval over test examples that the evaluation recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tokendistill.experiment.plan import StudentVariant
+from tokendistill.metrics.bootstrap import seed_interval
+from tokendistill.report.results import Evaluation, RunResults
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Accuracy and its 95% interval, as fractions; ``interval`` says how the interval was made."""
+
+    accuracy: float
+    low: float
+    high: float
+    n_seeds: int
+
+    @property
+    def interval(self) -> str:
+        return "seeds" if self.n_seeds > 1 else "bootstrap"
+
+    def text(self) -> str:
+        return f"{100 * self.accuracy:.1f} [{100 * self.low:.1f}, {100 * self.high:.1f}] (n={self.n_seeds})"
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: tuple[Cell | None, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+
+def cell(evaluations: Sequence[Evaluation]) -> Cell | None:
+    """Combine one setting's seeds into a cell (``None`` when nothing finished)."""
+    if not evaluations:
+        return None
+    if len(evaluations) == 1:
+        only = evaluations[0]
+        return Cell(only.accuracy, only.ci_low, only.ci_high, 1)
+    interval = seed_interval([evaluation.accuracy for evaluation in evaluations], confidence=0.95)
+    return Cell(interval.mean, interval.low, interval.high, len(evaluations))
+
+
+def column_labels(runs: Sequence[RunResults]) -> tuple[str, ...]:
+    """Task names, made unique with the run folder's name when two runs share a task."""
+    names = [run.task_name for run in runs]
+    return tuple(
+        name if names.count(name) == 1 else f"{name} ({run.run_dir.name})"
+        for name, run in zip(names, runs, strict=True)
+    )
+
+
+def main_variants(run: RunResults) -> dict[str, StudentVariant]:
+    """The student setting behind each student row of Table 1, at the run's main method and k."""
+    attribution = run.config.attribution
+    return {
+        "Standard fine-tuning": StudentVariant("standard"),
+        "DSS (PaLM rationales)": StudentVariant("dss"),
+        "Teacher-token rationales": StudentVariant("rationale", attribution.method, attribution.k),
+        "Random-token control": StudentVariant("random", None, attribution.k),
+    }
+
+
+STUDENT_ROWS = (
+    "Standard fine-tuning",
+    "DSS (PaLM rationales)",
+    "Teacher-token rationales",
+    "Random-token control",
+)
+TEACHER_ROW = "Teacher"
+
+
+def student_names(runs: Sequence[RunResults]) -> list[str]:
+    """Every student model name of the runs, in first-seen order."""
+    return list(dict.fromkeys(model.name for run in runs for model in run.config.students.models))
+
+
+def results_table(runs: Sequence[RunResults], student: str) -> Table:
+    """Table 1 for one student model over ``runs`` (one column each). Rows no run has are left out."""
+    rows = []
+    for label in STUDENT_ROWS:
+        cells = tuple(cell(run.evaluations(student, main_variants(run)[label])) for run in runs)
+        if any(cells):
+            rows.append(Row(label, cells))
+    teacher_cells = tuple(cell([run.teacher] if run.teacher else []) for run in runs)
+    if any(teacher_cells):
+        rows.append(Row(TEACHER_ROW, teacher_cells))
+    return Table(f"Student: {student}", column_labels(runs), tuple(rows))

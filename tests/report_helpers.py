@@ -1,0 +1,125 @@
+"""A finished run folder made without training: stub stages write the real file formats with known numbers.
+
+The runner and plan are the real ones, so the folder has the layout, markers and ``resolved.yaml`` that
+``tokendistill run`` writes; only the numbers are chosen by the test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tokendistill.attribution import SequenceAttribution, select_rationale, split_words
+from tokendistill.attribution.records import RationaleRecord, write_rationale_file
+from tokendistill.attribution.words import WordScore
+from tokendistill.data.example import Example
+from tokendistill.experiment.config import ExperimentConfig, validate_config
+from tokendistill.experiment.plan import (
+    MODEL_DIR,
+    RATIONALE_FILE,
+    SAMPLE_FILE,
+    STAGE_KINDS,
+    StudentVariant,
+    build_plan,
+)
+from tokendistill.experiment.runner import StageContext, run_plan
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.metrics.bootstrap import bootstrap_interval
+from tokendistill.report import write_report
+
+BASE: dict[str, Any] = {
+    "task": {"name": "synthetic-nli", "options": {"size": 60, "validation_size": 10, "test_size": 40}},
+    "teacher": {"tiny": {}},
+    "students": {"models": [{"name": "tiny-t5", "tiny": {}}], "modes": ["standard", "rationale", "random"]},
+    "seeds": [0, 1, 2],
+    "report": {"heatmap_examples": 3},
+}
+
+
+def word_scores(example: Example, index: int) -> list[WordScore]:
+    """Even examples: evidence words score highest; odd ones: evidence words score 0 (never in the top-k)."""
+    scores = []
+    for position, word in enumerate(split_words(example.source)):
+        evidence = any(word.overlaps(span) for span in example.evidence_spans)
+        base = 1.0 + (position % 7) / 10  # distinct-ish scores below the evidence words' 10.0
+        score = (10.0 if index % 2 == 0 else 0.0) if evidence else base
+        scores.append(WordScore(word.text, word.start, word.end, score))
+    return scores
+
+
+def rationale_file(path: Path, examples: list[Example], k: int, method: str) -> None:
+    records = []
+    for index, example in enumerate(examples):
+        words = word_scores(example, index)
+        attribution = SequenceAttribution(
+            example.source, example.target, method, [], [], np.zeros(0), None, words
+        )
+        chosen = select_rationale(attribution, k, excluded_spans=example.template_spans())
+        rationale = " ".join(word.text for word in chosen)
+        records.append(RationaleRecord(example.id, example.target, method, k, tuple(words), rationale))
+    write_rationale_file(path, records)
+
+
+def evaluation(folder: Path, examples: list[Example], accuracy: float) -> None:
+    """predictions.jsonl and metrics.json for the first round(accuracy * n) examples correct."""
+    n_correct = round(accuracy * len(examples))
+    correct = [index < n_correct for index in range(len(examples))]
+    rows = [
+        {"id": e.id, "prediction": e.target if ok else "wrong", "target": e.target, "correct": ok}
+        for e, ok in zip(examples, correct, strict=True)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    interval = bootstrap_interval(correct, n_resamples=200)
+    metrics = {"task": "synthetic-nli", "split": "test", "n": len(examples), "accuracy": interval.mean}
+    metrics.update(ci_low=interval.low, ci_high=interval.high, model=str(folder))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def fake_stages(accuracy_of: Callable[[str, StudentVariant | None, int | None], float]):
+    """Stage functions writing known results; ``accuracy_of(student, variant, seed)`` gives the accuracies
+    (all None: the teacher)."""
+
+    def stage(ctx: StageContext) -> None:
+        ctx.dir.mkdir(parents=True, exist_ok=True)
+        task = ExperimentTask(ctx.config.task)
+        kind, params = ctx.stage.kind, ctx.stage.params
+        if kind in ("teacher", "student"):
+            (ctx.dir / MODEL_DIR).mkdir()
+        elif kind == "rationales":
+            rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), params["k"], params["method"])
+        elif kind == "sample-rationales":
+            examples = task.load("test")[: ctx.config.report.heatmap_examples]
+            rationale_file(ctx.dir / SAMPLE_FILE, examples, params["k"], params["method"])
+        elif kind == "evaluate":
+            model = next(s for s in build_plan(ctx.config) if s.key == params["model_stage"]).params
+            accuracy = accuracy_of(model.get("student"), model.get("variant"), model.get("seed"))
+            evaluation(ctx.dir, task.load("test"), accuracy)
+        else:
+            write_report([ctx.run_dir], ctx.dir)
+
+    return stage
+
+
+def default_accuracy(student: str | None, variant: StudentVariant | None, seed: int | None) -> float:
+    if variant is None:
+        return 0.9  # the teacher
+    by_mode = {"standard": 0.6, "rationale": 0.75, "random": 0.65, "dss": 0.7}[variant.mode]
+    return by_mode + 0.05 * (seed or 0) + (0.025 * (variant.k or 0) / 5 if variant.mode == "rationale" else 0)
+
+
+def make_run(
+    tmp_path: Path,
+    name: str = "run",
+    accuracy_of: Callable[[str, StudentVariant | None, int | None], float] = default_accuracy,
+    **sections: Any,
+) -> ExperimentConfig:
+    """A finished fake run in ``tmp_path / name``; ``sections`` replace top-level sections of ``BASE``."""
+    config = validate_config({**BASE, **sections, "output_dir": str(tmp_path / name)})
+    stage = fake_stages(accuracy_of)
+    run_plan(config, build_plan(config), dict.fromkeys(STAGE_KINDS, stage), log=lambda line: None)
+    return config

@@ -1,0 +1,237 @@
+"""The experiment config: defaults, overrides, and errors that name the file, the line and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tokendistill.data.errors import DataError
+from tokendistill.experiment.config import apply_overrides, config_to_yaml, load_config, validate_config
+from tokendistill.experiment.demo import demo_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """\
+output_dir: runs/x
+task:
+  name: synthetic-nli
+teacher:
+  tiny: {size: tiny}
+students:
+  models:
+    - name: s
+      tiny: {}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str, overrides: list[str] | None = None) -> DataError:
+    with pytest.raises(DataError) as caught:
+        load_config(write(tmp_path, text), overrides, base_dir=tmp_path)
+    return caught.value
+
+
+def test_minimal_config_gets_dss_defaults_and_absolute_paths(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), base_dir=tmp_path)
+    assert config.output_dir == tmp_path / "runs" / "x"
+    assert config.students.training.learning_rate == 5e-5 and config.students.training.batch_size == 64
+    assert config.students.training.max_steps == 10_000 and config.students.training.max_input_length == 1024
+    assert (
+        config.students.alpha == 0.5 and config.attribution.k == 5 and config.attribution.method == "saliency"
+    )
+    assert config.seeds == [0] and config.task.validation_split == "validation"
+
+
+def test_resolved_yaml_reloads_to_an_equal_config(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), ["sweeps.k=[1,3]"], base_dir=tmp_path)
+    again = validate_config(yaml.safe_load(config_to_yaml(config)))
+    assert again == config
+
+
+TEACHER = "  tiny: {size: tiny}"
+TASK = "  name: synthetic-nli"
+
+
+def edit(old: str, new: str) -> str:
+    return MINIMAL.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line", "problem"),
+    [
+        (edit(TEACHER, TEACHER + "\n  trainng: {}"), "teacher.trainng", 6, "unknown field"),
+        (MINIMAL + "students_alpha: 0.3\n", "students_alpha", 10, "unknown field"),
+        (edit("      tiny: {}", "      tiny: {}\n  alpha: lots"), "students.alpha", 10, "valid number"),
+        (edit(TEACHER, "  tiny: {size: huge}"), "teacher.tiny.size", 5, "huge"),
+        (MINIMAL + "seeds: [0, zero]\n", "seeds.1", 10, "valid integer"),
+        (edit(TASK, TASK + "\n  data_dir: nowhere"), "task.data_dir", 4, "folder not found"),
+        (edit(TEACHER, "  model: ./no-such-model"), "teacher.model", 5, "not found"),
+        (edit(TASK, "  name: no-such-task"), "task.name", 3, "unknown task"),
+        (edit("output_dir: runs/x\n", ""), "output_dir", 1, "required field is missing"),
+        (edit(TEACHER, TEACHER + "\n  model: google/flan-t5-xl"), "teacher", 4, "exactly one of"),
+        (MINIMAL + "  modes: [standard, dss]\n", "students", 6, "palm_dir"),
+        (edit(TASK, TASK + "\n  test_split: train"), "task", 2, "also used for training"),
+    ],
+)
+def test_bad_config_fails_naming_file_line_and_field(tmp_path, text, field, line, problem):
+    error = error_of(tmp_path, text)
+    assert error.field == field
+    assert error.line == line
+    assert problem in error.problem
+    assert str(tmp_path / "config.yaml") in str(error)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="config file not found") as caught:
+        load_config(tmp_path / "absent.yaml")
+    assert caught.value.path == str(tmp_path / "absent.yaml")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    error = error_of(tmp_path, MINIMAL + "students: [unclosed\n")
+    assert "invalid YAML" in error.problem and error.line is not None
+
+
+def test_overrides_set_nested_fields_lists_and_yaml_scalars(tmp_path):
+    overrides = [
+        "students.alpha=0.3",
+        "seeds=[1, 2]",
+        "teacher.lora.r=8",  # lora is absent: the mapping is created
+        "students.models.0.tiny.size=small",
+        "task.options.size=50",
+        "teacher.training.bf16=true",
+        "attribution.method=integrated_gradients",
+    ]
+    config = load_config(write(tmp_path, MINIMAL), overrides, base_dir=tmp_path)
+    assert config.students.alpha == 0.3 and config.seeds == [1, 2]
+    assert config.teacher.lora.r == 8 and config.teacher.lora.alpha == 32
+    assert config.students.models[0].tiny.size == "small"
+    assert config.task.options == {"size": 50} and config.teacher.training.bf16 is True
+    assert config.attribution.method == "integrated_gradients"
+
+
+def test_overrides_do_not_change_the_input_mapping():
+    data = {"a": {"b": 1}}
+    assert apply_overrides(data, ["a.b=2", "a.c.d=x"]) == {"a": {"b": 2, "c": {"d": "x"}}}
+    assert data == {"a": {"b": 1}}
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "problem"),
+    [
+        ("students.alpah=0.3", "students.alpah", "unknown field"),
+        ("students.alpha=2", "students.alpha", "less than or equal to 1"),
+        ("attribution.k=many", "attribution.k", "valid integer"),
+    ],
+)
+def test_bad_override_is_blamed_on_the_override(tmp_path, override, field, problem):
+    error = error_of(tmp_path, MINIMAL, [override])
+    assert error.path == f"command line override {override!r}" and error.line is None
+    assert error.field == field and problem in error.problem
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("students.alpha", "not of the form"),
+        ("students.models.3.name=x", "out of range"),
+        ("=1", "not of the form"),
+    ],
+)
+def test_malformed_override_fails_at_once(tmp_path, override, problem):
+    assert problem in error_of(tmp_path, MINIMAL, [override]).problem
+
+
+def test_sweeps_run_the_union_of_k_values_and_methods(tmp_path):
+    config = load_config(
+        write(tmp_path, MINIMAL),
+        ["sweeps.k=[1, 5, 10]", "sweeps.methods=[integrated_gradients]"],
+        base_dir=tmp_path,
+    )
+    assert config.k_values() == [5, 1, 10]
+    assert config.methods() == ["saliency", "integrated_gradients"]
+    assert config.rationale_settings() == [
+        ("saliency", 5),
+        ("saliency", 1),
+        ("saliency", 10),
+        ("integrated_gradients", 5),
+    ]
+
+
+def test_demo_config_is_valid_and_overridable():
+    config = demo_config(["seeds=[0]"])
+    assert config.task.name.startswith("synthetic") and config.seeds == [0]
+    assert config.teacher.tiny is not None and all(model.tiny is not None for model in config.students.models)
+    assert set(config.students.modes) == {"standard", "rationale", "random"}
+
+
+PAPER = sorted((REPO_ROOT / "configs" / "paper").glob("*.yaml"))
+LOCAL = sorted((REPO_ROOT / "configs" / "local").glob("*.yaml"))
+
+
+def test_paper_and_local_configs_cover_the_four_benchmarks():
+    names = {"anli1.yaml", "esnli.yaml", "cqa.yaml", "svamp.yaml"}
+    assert {path.name for path in PAPER} == names and {path.name for path in LOCAL} == names
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda path: path.stem)
+def test_paper_config_is_the_papers_setup(path, tmp_path):
+    config = load_config(path, [f"task.palm_dir={tmp_path}"], base_dir=REPO_ROOT)
+    assert config.task.name == path.stem and config.task.data_dir is None  # from the Hub
+    assert config.teacher.model == "google/flan-t5-xl"
+    assert [model.model for model in config.students.models] == ["google-t5/t5-small", "google/flan-t5-small"]
+    assert (config.attribution.method, config.attribution.k, config.students.alpha) == ("saliency", 5, 0.5)
+    training = config.students.training
+    assert (training.learning_rate, training.batch_size, training.max_input_length, training.max_steps) == (
+        5e-5,
+        64,
+        1024,
+        10_000,
+    )
+    assert set(config.students.modes) == {"standard", "rationale", "dss", "random"}
+
+
+@pytest.mark.parametrize("path", LOCAL, ids=lambda path: path.stem)
+def test_local_config_validates_against_the_shared_data(path, shared_data):
+    # As written, the data folder is the repository's sibling shared/data (the fixture may point elsewhere).
+    assert yaml.safe_load(path.read_text())["task"]["data_dir"] == "../shared/data"
+    config = load_config(path, [f"task.data_dir={shared_data}"], base_dir=REPO_ROOT)
+    assert config.task.name == path.stem and config.task.data_dir == shared_data.resolve()
+    assert config.teacher.tiny is not None and all(model.tiny is not None for model in config.students.models)
+    assert set(config.students.modes) == {"standard", "rationale", "dss", "random"}
+
+
+def test_training_section_maps_onto_the_trainers_settings():
+    """The config's training section is TrainConfig less what the run decides, so the two cannot drift."""
+    from dataclasses import fields
+
+    from tokendistill.experiment.config import TrainingConfig
+    from tokendistill.experiment.stages import train_config
+    from tokendistill.training.config import TrainConfig
+
+    section = TrainingConfig(learning_rate=1e-3, max_steps=7, report_to=["tensorboard"], bf16=True)
+    settings = train_config(section, seed=3)
+    assert isinstance(settings, TrainConfig) and settings.seed == 3
+    assert settings.learning_rate == 1e-3 and settings.max_steps == 7 and settings.bf16
+    assert settings.report_to == ("tensorboard",)
+    # The run sets the seed and caps examples in the task section; runs are step-based (no num_epochs).
+    not_exposed = {"seed", "max_train_examples", "max_eval_examples", "num_epochs"}
+    assert set(TrainingConfig.model_fields) == {f.name for f in fields(TrainConfig)} - not_exposed
+
+
+def test_config_choices_match_the_engines():
+    from typing import get_args
+
+    from tokendistill.attribution import METHODS
+    from tokendistill.experiment.config import Method, Mode
+    from tokendistill.training.student import STUDENT_MODES
+
+    assert set(get_args(Method)) == set(METHODS)
+    assert set(get_args(Mode)) == set(STUDENT_MODES)

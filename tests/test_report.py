@@ -1,0 +1,181 @@
+"""The report on fake runs with known numbers: Table 1 cells, evidence analysis, heatmaps, plots, files."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import math
+import re
+
+import pytest
+import yaml
+from scipy import stats
+
+from report_helpers import BASE, make_run
+from tokendistill.attribution.records import read_rationale_file
+from tokendistill.cli import main
+from tokendistill.data.errors import DataError
+from tokendistill.experiment.plan import RATIONALE_FILE
+from tokendistill.experiment.runner import RESOLVED_CONFIG
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.report import build_report, load_run, write_report
+from tokendistill.report.analysis import evidence_overlap, random_hit_probability, read_with_examples
+from tokendistill.report.heatmap import heatmaps
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("report")).output_dir
+
+
+def test_table_one_rows_and_seed_intervals_match_a_hand_computation(run_dir):
+    content = build_report([load_run(run_dir)])
+    (table,) = content.tables
+    assert table.columns == ("synthetic-nli",)
+    assert [row.label for row in table.rows] == [
+        "Standard fine-tuning",
+        "Teacher-token rationales",
+        "Random-token control",
+        "Teacher",
+    ]
+    assert content.rows_not_run == ("DSS (PaLM rationales)",)
+    cells = {row.label: row.cells[0] for row in table.rows}
+    # Seeds 0, 1, 2 score 24, 26 and 28 of 40 test examples: mean 0.65, sample sd 0.05.
+    standard = cells["Standard fine-tuning"]
+    half_width = stats.t.ppf(0.975, df=2) * 0.05 / math.sqrt(3)
+    assert standard.n_seeds == 3 and standard.accuracy == pytest.approx(0.65)
+    assert (standard.low, standard.high) == pytest.approx((0.65 - half_width, 0.65 + half_width))
+    assert cells["Teacher-token rationales"].accuracy == pytest.approx(0.825)
+    # One teacher: its cell is the bootstrap interval its evaluation recorded.
+    metrics = json.loads((run_dir / "eval/teacher/metrics.json").read_text())
+    teacher = cells["Teacher"]
+    assert (teacher.accuracy, teacher.low, teacher.high, teacher.n_seeds) == (
+        metrics["accuracy"],
+        metrics["ci_low"],
+        metrics["ci_high"],
+        1,
+    )
+    assert teacher.low < 0.9 < teacher.high
+    assert "| Standard fine-tuning | 65.0 [" in (run_dir / "report/report.md").read_text()
+
+
+def test_single_seed_cells_use_the_bootstrap_interval(tmp_path):
+    run_dir = make_run(tmp_path, seeds=[1]).output_dir
+    (table,) = build_report([load_run(run_dir)]).tables
+    cell = table.rows[0].cells[0]
+    metrics = json.loads((run_dir / "eval/tiny-t5/standard/seed1/metrics.json").read_text())
+    assert (cell.accuracy, cell.low, cell.high, cell.n_seeds) == (
+        0.65,
+        metrics["ci_low"],
+        metrics["ci_high"],
+        1,
+    )
+
+
+def test_each_run_is_a_column(tmp_path):
+    nli = make_run(tmp_path, "nli").output_dir
+    math_task = {"name": "synthetic-math", "options": {"size": 60, "validation_size": 10, "test_size": 40}}
+    math_run = make_run(tmp_path, "math", task=math_task).output_dir
+    content = build_report([load_run(nli), load_run(math_run)])
+    assert content.tables[0].columns == ("synthetic-nli", "synthetic-math")
+    assert all(len(row.cells) == 2 and all(row.cells) for row in content.tables[0].rows)
+    same_task = build_report([load_run(nli), load_run(nli)])
+    assert same_task.tables[0].columns == ("synthetic-nli (nli)", "synthetic-nli (nli)")
+
+
+def test_evidence_overlap_counts_the_examples_whose_rationale_holds_the_answer(run_dir):
+    """The fake teacher puts the evidence words on top in even examples and at the bottom in odd ones."""
+    train = ExperimentTask(load_run(run_dir).config.task).load("train")
+    overlap = evidence_overlap(run_dir / "rationales/saliency-k5" / RATIONALE_FILE, train)
+    assert overlap.examples == len(train) == 60
+    assert overlap.hits == 30 and overlap.share == 0.5
+    assert 0 < overlap.chance < 1
+
+
+@pytest.mark.parametrize(("n", "m", "k"), [(6, 2, 3), (5, 1, 5), (7, 0, 2), (4, 3, 6), (8, 3, 1)])
+def test_chance_level_matches_enumerating_every_draw(n, m, k):
+    draws = list(itertools.combinations(range(n), min(k, n)))
+    hitting = sum(any(index < m for index in draw) for draw in draws)
+    assert random_hit_probability(n, m, k) == pytest.approx(hitting / len(draws))
+
+
+def test_a_rationale_that_is_not_the_top_k_of_its_scores_is_an_error(run_dir, tmp_path):
+    source = run_dir / "rationales/saliency-k5" / RATIONALE_FILE
+    lines = source.read_text().splitlines()
+    record = json.loads(lines[1])
+    record["rationale"] = "made up words"
+    lines[1] = json.dumps(record)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines) + "\n")
+    train = ExperimentTask(load_run(run_dir).config.task).load("train")
+    with pytest.raises(DataError) as caught:
+        read_with_examples(broken, train)
+    assert (caught.value.line, caught.value.field) == (2, "rationale")
+
+
+def test_heatmaps_rebuild_the_source_and_mark_rationale_and_template_words(run_dir):
+    run = load_run(run_dir)
+    maps = heatmaps(run)
+    records = read_rationale_file(run.sample_file)
+    test = {example.id: example for example in ExperimentTask(run.config.task).load("test")}
+    assert len(maps) == len(records) == 3
+    for heatmap, record in zip(maps, records, strict=True):
+        example = test[heatmap.example_id]
+        assert "".join(piece.text for piece in heatmap.pieces) == example.source
+        assert " ".join(piece.text for piece in heatmap.pieces if piece.rationale) == record.rationale
+        assert "".join(piece.text for piece in heatmap.pieces if piece.template) == "</s>"
+        shades = [piece.shade for piece in heatmap.pieces if piece.shade is not None]
+        assert max(shades) == 1.0 and min(shades) >= 0.0
+        # The first teacher-token student (seed 0) gets 31 of 40 right: the first 31 examples.
+        (student,) = heatmap.students
+        assert student.student == "tiny-t5" and student.correct and student.prediction == example.target
+
+
+def test_sweeps_add_the_k_and_method_plots(tmp_path):
+    sweeps = {"k": [2, 8], "methods": ["integrated_gradients"]}
+    config = make_run(tmp_path, sweeps=sweeps)
+    content = build_report([load_run(config.output_dir)])
+    assert sorted(plot.kind for plot in content.plots) == ["k", "methods", "results"]
+    assert all(plot.png.startswith(PNG_SIGNATURE) for plot in content.plots)
+    markdown = (config.output_dir / "report/report.md").read_text()
+    for target in re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown):
+        assert (config.output_dir / "report" / target).read_bytes().startswith(PNG_SIGNATURE)
+    assert "## Accuracy against k" in markdown and "## Attribution methods" in markdown
+    methods = {(row.method, row.k) for row in content.overlaps}
+    assert methods == {("saliency", 5), ("saliency", 2), ("saliency", 8), ("integrated_gradients", 5)}
+
+
+def test_html_is_one_self_contained_page(run_dir):
+    html = (run_dir / "report/report.html").read_text()
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)
+    assert images and all(base64.b64decode(data).startswith(PNG_SIGNATURE) for data in images)
+    assert html.count("<tr>") >= 4 + 1  # four method rows and the evidence row
+    assert html.count('class="heatmap"') == 3
+
+
+def test_results_of_an_outdated_config_are_not_reported(tmp_path):
+    config = make_run(tmp_path)
+    resolved = config.output_dir / RESOLVED_CONFIG
+    data = yaml.safe_load(resolved.read_text())
+    data["students"]["alpha"] = 0.3  # as if the run was restarted with another alpha and stopped at once
+    resolved.write_text(yaml.safe_dump(data))
+    labels = [row.label for row in build_report([load_run(config.output_dir)]).tables[0].rows]
+    assert labels == ["Standard fine-tuning", "Teacher"]
+
+
+def test_report_command_writes_both_files(run_dir, tmp_path, capsys):
+    assert main(["report", str(run_dir), "--output", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out/report.md").is_file() and (tmp_path / "out/report.html").is_file()
+    assert str(tmp_path / "out/report.html") in capsys.readouterr().out
+    assert main(["report", str(run_dir), str(run_dir)]) == 2  # several runs need --output
+    with pytest.raises(ValueError, match="no run folders"):
+        write_report([], tmp_path)
+
+
+def test_base_config_of_the_fake_runs_is_small():
+    assert BASE["task"]["options"]["size"] <= 100  # keeps these tests fast
