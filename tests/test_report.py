@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import re
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report import build_report, load_run, write_report
 from tokendistill.report.analysis import evidence_overlap, random_hit_probability, read_with_examples
 from tokendistill.report.heatmap import heatmaps
+from tokendistill.report.table import cell
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -179,3 +181,13 @@ def test_report_command_writes_both_files(run_dir, tmp_path, capsys):
 
 def test_base_config_of_the_fake_runs_is_small():
     assert BASE["task"]["options"]["size"] <= 100  # keeps these tests fast
+
+
+def test_seed_intervals_are_clipped_to_the_accuracy_range():
+    # Seeds at 0.45, 0.95, 0.9: mean 0.7667, sample sd 0.2754, t(0.975, 2) = 4.303 -> 0.7667 +- 0.684,
+    # i.e. [0.083, 1.451] before clipping.
+    evaluations = [SimpleNamespace(accuracy=value) for value in (0.45, 0.95, 0.9)]
+    clipped = cell(evaluations)
+    assert clipped.accuracy == pytest.approx(0.7667, abs=1e-4)
+    assert clipped.low == pytest.approx(0.083, abs=1e-3)
+    assert clipped.high == 1.0

@@ -52,7 +52,8 @@ def cell(evaluations: Sequence[Evaluation]) -> Cell | None:
         only = evaluations[0]
         return Cell(only.accuracy, only.ci_low, only.ci_high, 1)
     interval = seed_interval([evaluation.accuracy for evaluation in evaluations], confidence=0.95)
-    return Cell(interval.mean, interval.low, interval.high, len(evaluations))
+    # A t-interval over a few seeds can reach past the range accuracy lives in; clip it to [0, 1].
+    return Cell(interval.mean, max(0.0, interval.low), min(1.0, interval.high), len(evaluations))
 
 
 def column_labels(runs: Sequence[RunResults]) -> tuple[str, ...]:
