@@ -36,6 +36,9 @@ class TrainConfig:
     logging_steps: int = 50
     warmup_steps: int = 0
     weight_decay: float = 0.0
+    # Parameters whose name contains a key train at learning_rate * value, e.g. {"crossattention": 10.0}
+    # for new weights next to pretrained ones (the MiniLM teacher); all others at learning_rate.
+    learning_rate_multipliers: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     max_input_length: int = 1024
     max_target_length: int = 256
@@ -50,6 +53,9 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "eval_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        for key, factor in self.learning_rate_multipliers.items():
+            if not factor > 0:
+                raise ValueError(f"TrainConfig.learning_rate_multipliers[{key!r}] must be > 0, got {factor}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"TrainConfig.max_steps must be at least 1 or None, got {self.max_steps}")
 

@@ -90,6 +90,7 @@ def fit(
         compute_metrics=accuracy_metric(task, validation, tokenizer),
         callbacks=list(callbacks),
         task_weights=task_weights,
+        learning_rate_multipliers=config.learning_rate_multipliers,
     )
     trainer.train(resume_from_checkpoint=checkpoint if resume else None)
     return trainer

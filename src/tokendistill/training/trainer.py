@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -30,13 +30,42 @@ class DistillTrainer(Seq2SeqTrainer):
     # (transformers issue 47688; tests/test_training_accumulation.py fails without this line).
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args: Any, task_weights: tuple[float, float] = (1.0, 0.0), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        task_weights: tuple[float, float] = (1.0, 0.0),
+        learning_rate_multipliers: Mapping[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if self.args.label_smoothing_factor:
             raise ValueError("label smoothing is not supported by the two-task loss; leave it at 0")
         self.task_weights = task_weights
+        self.learning_rate_multipliers = dict(learning_rate_multipliers or {})
         self._task_loss_sum = torch.zeros(2, device=self.args.device)
         self._task_loss_batches = 0
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer, with each group split by ``learning_rate_multipliers`` (first match).
+
+        The Trainer has no per-parameter learning rates; its scheduler scales every group's initial rate,
+        so warm-up and decay apply to the multiplied rates alike. Done before any step (no state to move).
+        """
+        if self.optimizer is not None or not self.learning_rate_multipliers:
+            return super().create_optimizer(model)
+        optimizer = super().create_optimizer(model)
+        names = {parameter: name for name, parameter in (model or self.model).named_parameters()}
+        groups, optimizer.param_groups = optimizer.param_groups, []
+        for group in groups:
+            by_factor: dict[float, list[nn.Parameter]] = {}
+            for parameter in group["params"]:
+                factor = next(
+                    (f for key, f in self.learning_rate_multipliers.items() if key in names[parameter]), 1.0
+                )
+                by_factor.setdefault(factor, []).append(parameter)
+            for factor, parameters in by_factor.items():
+                optimizer.add_param_group({**group, "params": parameters, "lr": group["lr"] * factor})
+        return optimizer
 
     def compute_loss(
         self,

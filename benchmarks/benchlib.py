@@ -1,0 +1,544 @@
+"""What the distillation benchmarks share: jobs run once in worker processes, student cells, statistics.
+
+A benchmark is a list of jobs (train a teacher, write rationales, train and test one student) with
+dependencies between them. ``run_jobs`` runs every job whose inputs are ready in a pool of worker
+processes (one torch thread each: tiny models gain little from a second thread, and two students at once
+use two cores fully), stores each job's result as JSON in its own folder, and skips jobs already done, so
+an interrupted benchmark continues where it stopped when started again with the same command.
+
+The statistics follow the paper's comparisons: accuracy per cell as the mean over training seeds with a
+Student-t interval, and paired differences between two modes both over seeds (same seed, same initial
+weights) and over test examples (a paired bootstrap of the per-example correctness averaged over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
+from tokendistill.attribution.records import RationaleRecord, read_rationale_file, write_rationale_file
+from tokendistill.attribution.sharding import write_atomically
+from tokendistill.attribution.stage import generate_rationales
+from tokendistill.data.example import Example
+from tokendistill.data.tasks.base import Task
+from tokendistill.metrics.bootstrap import paired_difference, seed_interval
+from tokendistill.report.analysis import random_hit_probability
+from tokendistill.training.config import TrainConfig
+from tokendistill.training.evaluation import evaluate_model
+from tokendistill.training.models import build_tiny_for_task
+from tokendistill.training.student import train_student
+from tokendistill.training.teacher import train_teacher
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCHMARKS_DIR.parent
+RESULTS_DIR = BENCHMARKS_DIR / "results"
+RESULT_FILE = "result.json"
+
+
+# ----------------------------------------------------------------------------------------------- jobs
+
+
+@dataclass(frozen=True)
+class Job:
+    """``function(folder, **kwargs) -> dict`` (a module-level function, so worker processes can import
+    it); ``folder`` is ``<work_dir>/<key>``. ``deps`` are keys of jobs that must finish first."""
+
+    key: str
+    function: Callable[..., dict[str, Any]]
+    kwargs: Mapping[str, Any]
+    deps: tuple[str, ...] = ()
+
+
+def quiet_worker(threads: int) -> None:
+    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter."""
+    torch.set_num_threads(threads)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    logging.getLogger("tokendistill").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def _run_job(function: Callable[..., dict[str, Any]], folder: Path, kwargs: Mapping[str, Any]) -> dict:
+    started = time.perf_counter()
+    # A folder without a result is what an interrupted job left (half a checkpoint): start it again.
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    result = {**function(folder, **kwargs), "job_seconds": time.perf_counter() - started}
+    write_atomically(folder / RESULT_FILE, (json.dumps(result, indent=1) + "\n").encode("utf-8"))
+    return result
+
+
+def read_result(folder: Path) -> dict[str, Any] | None:
+    path = folder / RESULT_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def check_settings(work_dir: Path, settings: Mapping[str, Any]) -> None:
+    """Results are kept by job key, so a work folder must not mix runs made with other shared settings.
+
+    The first run records ``settings`` in ``<work_dir>/settings.json``; a later run with other values stops
+    with the differences named instead of reusing results that no longer match.
+    """
+    path = work_dir / "settings.json"
+    current = json.loads(json.dumps(settings, default=str))
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(key for key in {*recorded, *current} if recorded.get(key) != current.get(key))
+        if changed:
+            details = ", ".join(f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}" for key in changed)
+            raise SystemExit(
+                f"{work_dir} holds results made with other settings ({details}); "
+                "use another --work-dir or delete that folder"
+            )
+        return
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, (json.dumps(current, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    work_dir: Path,
+    *,
+    workers: int,
+    threads: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Bring every job up to date and return its result by key.
+
+    Jobs run in list order among those whose ``deps`` are done, ``workers`` at a time (``workers=1`` runs
+    them in this process). A failed job stops new jobs from starting; the error is raised once the running
+    ones finish.
+    """
+    keys = [job.key for job in jobs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("job keys must be unique")
+    unknown = {dep for job in jobs for dep in job.deps} - set(keys)
+    if unknown:
+        raise ValueError(f"jobs depend on unknown jobs {sorted(unknown)}")
+    results: dict[str, dict[str, Any]] = {}
+    pending = []
+    for job in jobs:
+        done = read_result(work_dir / job.key)
+        if done is None:
+            pending.append(job)
+        else:
+            results[job.key] = done
+    log(f"{len(jobs)} jobs: {len(results)} already done, {len(pending)} to run on {workers} worker(s)")
+    total, started = len(pending), time.perf_counter()
+
+    def report(job: Job, result: dict[str, Any]) -> None:
+        finished = total - len(pending) - len(running)
+        summary = f"accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
+        log(
+            f"[{finished}/{total}, {time.perf_counter() - started:.0f}s] {job.key}: "
+            f"{result['job_seconds']:.0f}s {summary}"
+        )
+
+    running: dict[Future, Job] = {}
+    if workers == 1:
+        quiet_worker(threads)
+        while pending:
+            job = next(job for job in pending if all(dep in results for dep in job.deps))
+            pending.remove(job)
+            results[job.key] = _run_job(job.function, work_dir / job.key, job.kwargs)
+            report(job, results[job.key])
+        return results
+
+    failure: BaseException | None = None
+    # Read by tqdm when the workers import it (evaluation and attribution draw progress bars).
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=quiet_worker, initargs=(threads,)
+    ) as pool:
+        while running or (pending and failure is None):
+            ready = [job for job in pending if all(dep in results for dep in job.deps)]
+            for job in ready[: workers - len(running)] if failure is None else []:
+                pending.remove(job)
+                running[pool.submit(_run_job, job.function, work_dir / job.key, job.kwargs)] = job
+            if not running:
+                raise RuntimeError(f"jobs wait on each other: {[job.key for job in pending]}")
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                job = running.pop(future)
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                    log(f"{job.key}: failed: {future.exception()!r}")
+                    continue
+                results[job.key] = future.result()
+                report(job, results[job.key])
+    if failure is not None:
+        raise failure
+    return results
+
+
+# ------------------------------------------------------------------------------------ student cells
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    """How every student of a benchmark is built and trained (the seed comes from the cell)."""
+
+    train: TrainConfig
+    size: str = "tiny"
+    vocab_size: int = 2000
+    alpha: float = 0.5
+    eval_batch_size: int = 256
+
+
+def student_cell(
+    folder: Path,
+    *,
+    task: Task,
+    mode: str,
+    seed: int,
+    recipe: StudentRecipe,
+    data_dir: Path | None = None,
+    k: int = 5,
+    rationales_path: Path | None = None,
+    rationales: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Build a tiny student (tokenizer trained on the task's training text, weights seeded by ``seed``),
+    train it in ``mode`` and score it on the test split; per-example correctness is kept for pairing.
+
+    Students of every mode with the same seed start from the same weights, so seed-paired differences
+    compare the modes, not the initialisations.
+    """
+    init = build_tiny_for_task(
+        task, folder / "init", data_dir=data_dir, size=recipe.size, vocab_size=recipe.vocab_size, seed=seed
+    )
+    config = replace(recipe.train, seed=seed)
+    trained = train_student(
+        init,
+        task,
+        folder / "model",
+        mode=mode,  # type: ignore[arg-type]
+        data_dir=data_dir,
+        rationales_path=rationales_path,
+        rationales=rationales,
+        alpha=recipe.alpha,
+        k=k,
+        config=config,
+    )
+    return {
+        **score_on_test(
+            folder / "model", task, folder / "test", recipe.train, recipe.eval_batch_size, data_dir
+        ),
+        "validation_accuracy": trained.validation_accuracy,
+        "global_step": trained.global_step,
+        "best_checkpoint": trained.best_checkpoint,
+        "explain_skipped": trained.explain_skipped,
+    }
+
+
+def score_on_test(
+    model_dir: Path,
+    task: Task,
+    output_dir: Path,
+    train: TrainConfig,
+    batch_size: int,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Test-split accuracy with its bootstrap interval, and the per-example outcomes in test order."""
+    metrics = evaluate_model(
+        model_dir,
+        task,
+        "test",
+        output_dir,
+        data_dir=data_dir,
+        batch_size=batch_size,
+        max_new_tokens=train.max_new_tokens,
+        max_input_length=train.max_input_length,
+    )
+    rows = (output_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    correct = [bool(json.loads(row)["correct"]) for row in rows]
+    return {key: metrics[key] for key in ("n", "accuracy", "ci_low", "ci_high")} | {"correct": correct}
+
+
+def teacher_cell(
+    folder: Path,
+    *,
+    task: Task,
+    init: Path | str,
+    train: TrainConfig,
+    eval_batch_size: int,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the teacher from ``init`` (the best validation checkpoint is kept); score it on test."""
+    trained = train_teacher(init, task, folder / "model", data_dir=data_dir, config=train)
+    return {
+        **score_on_test(folder / "model", task, folder / "test", train, eval_batch_size, data_dir),
+        "validation_accuracy": trained.validation_accuracy,
+        "global_step": trained.global_step,
+    }
+
+
+def rationale_cell(
+    folder: Path,
+    *,
+    teacher: Path,
+    task: Task,
+    method: str,
+    options: Mapping[str, Any],
+    k: int,
+    more_k: Sequence[int] = (),
+    evidence_k: Sequence[int] = (),
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The teacher's top-``k`` rationales for the training split (``train-k<k>.jsonl``), the same scores cut
+    at each of ``more_k``, and how often they find the evidence words (examples that have evidence only)."""
+    started = time.perf_counter()
+    path = generate_rationales(
+        teacher, task, "train", folder / f"train-k{k}.jsonl", data_dir=data_dir, method=method, k=k,
+        batch_size=32, show_progress=False, **options,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    examples = task.load("train", data_dir)
+    for other in more_k:
+        if other != k:
+            rationales_at_k(path, examples, other, folder / f"train-k{other}.jsonl")
+    evidence = evidence_at_k(path, examples, evidence_k)
+    return {
+        "examples": len(examples),
+        "attribution_seconds": seconds,
+        "evidence": {str(k): value for k, value in evidence.items()},
+    }
+
+
+# --------------------------------------------------------------------------- rationales and evidence
+
+
+def rationales_at_k(path: Path, examples: Sequence[Example], k: int, output: Path) -> Path:
+    """A rationale file with the top-``k`` words of ``path``'s scores (no new attribution is needed)."""
+    by_id = {example.id: example for example in examples}
+    records = []
+    for record in read_rationale_file(path):
+        chosen = top_words(record, by_id[record.id], k)
+        text = " ".join(word.text for word in chosen)
+        records.append(RationaleRecord(record.id, record.target, record.method, k, record.words, text))
+    return write_rationale_file(output, records)
+
+
+def top_words(record: RationaleRecord, example: Example, k: int) -> list:
+    """The top-``k`` candidate words of a stored record, by the attribution module's own selection rule."""
+    # select_rationale reads only the words of an attribution; the token-level fields are not in the file.
+    attribution = SequenceAttribution(
+        example.source, record.target, record.method, [], [], np.zeros(0), None, list(record.words)
+    )
+    return select_rationale(attribution, k, excluded_spans=example.template_spans())
+
+
+def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
+    return any(span[0] < end and start < span[1] for start, end in spans)
+
+
+def evidence_at_k(path: Path, examples: Sequence[Example], ks: Sequence[int]) -> dict[int, dict[str, float]]:
+    """How well the teacher's top-k words find each example's evidence words, with chance levels.
+
+    Per k, averaged over the examples that have evidence: ``precision`` (share of the top-k words that are
+    evidence), ``recall`` (share of the evidence words in the top-k), ``hit`` (the top-k holds at least
+    one evidence word), each next to what k uniformly random candidate words give in expectation.
+    """
+    by_id = {example.id: example for example in examples}
+    rows = []
+    for record in read_rationale_file(path):
+        example = by_id[record.id]
+        if not example.evidence_spans:
+            continue
+        candidates = candidate_words(example.source, example.template_spans())
+        evidence = [w for w in candidates if _overlaps((w.start, w.end), example.evidence_spans)]
+        if evidence:
+            rows.append((record, example, len(candidates), len(evidence)))
+    if not rows:
+        return {}
+    table: dict[int, dict[str, float]] = {}
+    for k in ks:
+        sums = dict.fromkeys(
+            ("precision", "recall", "hit", "precision_chance", "recall_chance", "hit_chance"), 0.0
+        )
+        for record, example, n, m in rows:
+            chosen = top_words(record, example, k)
+            found = sum(_overlaps((w.start, w.end), example.evidence_spans) for w in chosen)
+            draws = min(k, n)
+            sums["precision"] += found / len(chosen)
+            sums["recall"] += found / m
+            sums["hit"] += found > 0
+            sums["precision_chance"] += m / n
+            sums["recall_chance"] += draws / n
+            sums["hit_chance"] += random_hit_probability(n, m, k)
+        table[k] = {name: value / len(rows) for name, value in sums.items()} | {"examples": len(rows)}
+    return table
+
+
+# -------------------------------------------------------------------------------------- statistics
+
+
+def seed_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Mean test accuracy over seeds with its Student-t 95% interval (nan bounds for one seed)."""
+    accuracies = [result["accuracy"] for result in results]
+    interval = seed_interval(accuracies)
+    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "per_seed": accuracies}
+
+
+def paired_summary(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Accuracy of A minus B, cells paired by seed (same test examples, same initial weights).
+
+    ``seed_low``/``seed_high``: t-interval of the per-seed differences (training randomness).
+    ``test_low``/``test_high``: paired bootstrap over test examples of the per-example correctness averaged
+    over seeds (which test examples happened to be drawn).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired cells need the same seeds: {len(a)} vs {len(b)} results")
+    differences = [x["accuracy"] - y["accuracy"] for x, y in zip(a, b, strict=True)]
+    over_seeds = seed_interval(differences)
+    a_mean = np.mean([x["correct"] for x in a], axis=0)
+    b_mean = np.mean([y["correct"] for y in b], axis=0)
+    over_test = paired_difference(a_mean, b_mean)
+    return {
+        "mean": over_seeds.mean,
+        "seed_low": over_seeds.low,
+        "seed_high": over_seeds.high,
+        "test_low": over_test.low,
+        "test_high": over_test.high,
+        "a_better_seeds": sum(d > 0 for d in differences),
+        "seeds": len(differences),
+    }
+
+
+def percent(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def interval_text(mean: float, low: float, high: float) -> str:
+    """``72.1 [68.0, 76.2]`` in percent; ``72.1 [n/a]`` when the interval is undefined (one seed)."""
+    if math.isnan(low) or math.isnan(high):
+        return f"{percent(mean)} [n/a]"
+    return f"{percent(mean)} [{percent(low)}, {percent(high)}]"
+
+
+def signed_interval_text(mean: float, low: float, high: float) -> str:
+    """A difference in percentage points: ``+3.1 [-0.4, +6.6]``."""
+
+    def signed(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{100 * value:+.1f}"
+
+    return f"{signed(mean)} [{signed(low)}, {signed(high)}]"
+
+
+def paired_table(group: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+    """Markdown lines of paired differences; each row is (group value, "A - B", ``paired_summary``)."""
+    lines = [
+        "Seed-paired: the same seed gives the same initial weights and data order in both modes; the "
+        "interval is the t-interval of the per-seed differences. Test-bootstrap: paired bootstrap over test "
+        "examples of the per-example correctness averaged over seeds.",
+        "",
+        f"| {group} | A - B | difference [seed interval] | test-bootstrap interval | seeds A > B | verdict |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for value, name, p in rows:
+        lines.append(
+            f"| {value} | {name} | {signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} | "
+            f"{signed_interval_text(p['mean'], p['test_low'], p['test_high'])} | "
+            f"{p['a_better_seeds']}/{p['seeds']} | {verdict(p)} |"
+        )
+    return lines
+
+
+def evidence_row(e: Mapping[str, float]) -> str:
+    """precision, recall and hit at k next to their chance levels, in percent, as Markdown cells."""
+    names = ("precision", "precision_chance", "recall", "recall_chance", "hit", "hit_chance")
+    return " | ".join(f"{100 * e[name]:.1f}" for name in names)
+
+
+EVIDENCE_NOTE = (
+    "precision = share of the top-k words that are evidence words; recall = share of the evidence words in "
+    "the top-k; hit = the top-k holds any evidence word; chance = the same for k random candidate words."
+)
+EVIDENCE_HEADER = "precision | chance | recall | chance | hit | chance |"
+
+
+def verdict(paired: Mapping[str, Any]) -> str:
+    """Plain words for a paired difference: does either interval exclude zero, and in which direction."""
+    for low, high, over in (("seed_low", "seed_high", "seeds"), ("test_low", "test_high", "test examples")):
+        if paired[low] > 0:
+            return f"better (interval over {over} above 0)"
+        if paired[high] < 0:
+            return f"worse (interval over {over} below 0)"
+    return "no resolved difference"
+
+
+# --------------------------------------------------------------------------------------- reporting
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def environment(workers: int, threads: int) -> dict[str, Any]:
+    return {
+        "device_name": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "workers": workers,
+        "torch_threads_per_worker": threads,
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": version("transformers"),
+    }
+
+
+def machine_text(env: Mapping[str, Any]) -> str:
+    """One line naming the machine and how busy it was, for a benchmark's Markdown."""
+    load = env["load_average_at_start"]
+    return (
+        f"{env['device_name']} ({env['cpu_count']} cores, {env['workers']} job(s) at once with "
+        f"{env['torch_threads_per_worker']} torch thread(s) each"
+        + (f", load average {load:.1f} at the start" if load is not None else "")
+        + f"), torch {env['torch']}, transformers {env['transformers']}"
+    )
+
+
+def cell_text(result: Mapping[str, Any]) -> str:
+    """A single model's test accuracy with its bootstrap interval over test examples."""
+    return interval_text(result["accuracy"], result["ci_low"], result["ci_high"])
+
+
+def write_outputs(output_dir: Path, name: str, report: Mapping[str, Any], markdown: str) -> None:
+    """``<name>.json`` and ``<name>.md`` in ``output_dir``, and the Markdown printed."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (output_dir / f"{name}.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+
+
+def without_outcomes(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Job results for the JSON report, less the per-example outcomes (kept in the work folder)."""
+    return {key: {k: v for k, v in result.items() if k != "correct"} for key, result in results.items()}

@@ -1,0 +1,100 @@
+"""The statistics and job runner the benchmarks report with (benchmarks/benchlib.py), on hand-worked cases."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tokendistill.attribution.records import RationaleRecord, write_rationale_file
+from tokendistill.attribution.words import WordScore, split_words
+from tokendistill.data.example import Example, own, template
+from tokendistill.metrics.bootstrap import seed_interval
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from benchlib import (
+    Job,
+    check_settings,
+    evidence_at_k,
+    paired_summary,
+    rationales_at_k,
+    run_jobs,
+)
+
+SOURCE = "the red box is on the shelf"
+SCORES = {"red": 0.9, "shelf": 0.8, "box": 0.1, "is": 0.02, "on": 0.01}
+
+
+@pytest.fixture
+def example_and_file(tmp_path):
+    red, box = SOURCE.index("red"), SOURCE.index("box")
+    example = Example("ex-0", (own(SOURCE), template(" | colour?")), "red", ((red, red + 3), (box, box + 3)))
+    words = tuple(WordScore(w.text, w.start, w.end, SCORES.get(w.text, 0.0)) for w in split_words(SOURCE))
+    path = write_rationale_file(
+        tmp_path / "r.jsonl", [RationaleRecord("ex-0", "red", "saliency", 2, words, "red shelf")]
+    )
+    return example, path
+
+
+def test_evidence_at_k_on_a_hand_worked_example(example_and_file):
+    example, path = example_and_file
+    table = evidence_at_k(path, [example], [1, 2, 3])
+    # 7 candidate words, 2 of them evidence (red, box). Top-1: red; top-2: red, shelf; top-3: + box.
+    assert table[1]["precision"] == 1.0 and table[1]["recall"] == 0.5 and table[1]["hit"] == 1.0
+    assert table[2]["precision"] == 0.5 and table[2]["recall"] == 0.5
+    assert table[3]["precision"] == pytest.approx(2 / 3) and table[3]["recall"] == 1.0
+    assert table[2]["precision_chance"] == pytest.approx(2 / 7)
+    assert table[2]["recall_chance"] == pytest.approx(2 / 7)
+    assert table[2]["hit_chance"] == pytest.approx(1 - 10 / 21)  # 1 - C(5,2) / C(7,2)
+    assert table[2]["examples"] == 1
+
+
+def test_rationales_at_another_k_reuse_the_stored_scores(example_and_file, tmp_path):
+    example, path = example_and_file
+    out = rationales_at_k(path, [example], 3, tmp_path / "k3.jsonl")
+    record = json.loads(out.read_text())
+    assert record["k"] == 3 and record["rationale"] == "red box shelf"  # input order
+
+
+def test_paired_summary_pairs_by_seed():
+    a = [[1, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 1]]  # accuracies 0.75, 0.75, 1.0
+    b = [[1, 0, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1]]  # accuracies 0.5, 0.5, 0.5
+    cells = [[{"accuracy": sum(c) / len(c), "correct": c} for c in outcomes] for outcomes in (a, b)]
+    summary = paired_summary(*cells)
+    expected = seed_interval([0.25, 0.25, 0.5])
+    assert summary["mean"] == pytest.approx(1 / 3)
+    assert (summary["seed_low"], summary["seed_high"]) == pytest.approx((expected.low, expected.high))
+    assert summary["a_better_seeds"] == 3 and summary["seeds"] == 3
+    assert summary["test_low"] <= 1 / 3 <= summary["test_high"]
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_summary(cells[0], cells[1][:2])
+
+
+def record_call(folder: Path, *, name: str, log: Path) -> dict:
+    with log.open("a") as handle:
+        handle.write(name + "\n")
+    return {"name": name}
+
+
+def test_run_jobs_orders_by_dependency_and_reuses_finished_jobs(tmp_path):
+    log = tmp_path / "calls.txt"
+    jobs = [
+        Job("second", record_call, {"name": "second", "log": log}, ("first",)),
+        Job("first", record_call, {"name": "first", "log": log}),
+    ]
+    results = run_jobs(jobs, tmp_path / "work", workers=1, log=lambda _: None)
+    assert log.read_text().split() == ["first", "second"]
+    assert results["second"]["name"] == "second" and results["first"]["job_seconds"] >= 0
+    run_jobs(jobs, tmp_path / "work", workers=1, log=lambda _: None)
+    assert log.read_text().split() == ["first", "second"]  # nothing ran twice
+    with pytest.raises(ValueError, match="unknown jobs"):
+        run_jobs([Job("x", record_call, {"name": "x", "log": log}, ("missing",))], tmp_path / "w2", workers=1)
+
+
+def test_check_settings_refuses_a_folder_made_with_other_settings(tmp_path):
+    check_settings(tmp_path, {"student_steps": 500, "task": "synthetic-nli"})
+    check_settings(tmp_path, {"student_steps": 500, "task": "synthetic-nli"})
+    with pytest.raises(SystemExit, match="student_steps: 500 -> 600"):
+        check_settings(tmp_path, {"student_steps": 600, "task": "synthetic-nli"})
