@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 
 from tokendistill.attribution.stage import generate_rationales
-from tokendistill.data.palm import load_palm_rationales
 from tokendistill.experiment.config import ExperimentConfig, ModelConfig, TrainingConfig
 from tokendistill.experiment.plan import (
     MODEL_DIR,
@@ -32,6 +31,7 @@ from tokendistill.report import write_report
 from tokendistill.training.config import LoraSettings, TrainConfig
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.models import build_tiny_for_task
+from tokendistill.training.rationale_sources import palm_rationales
 from tokendistill.training.student import train_student
 from tokendistill.training.teacher import train_teacher
 
@@ -115,8 +115,7 @@ def sample_rationales_stage(ctx: StageContext) -> None:
 
 def palm_training_rationales(config: ExperimentConfig) -> dict[str, str]:
     """DSS's PaLM rationales of the split the students train on (unparsable ones left out)."""
-    palm = load_palm_rationales(config.task.name, config.task.train_split, config.task.palm_folder)
-    return {id_: entry.rationale for id_, entry in palm.items() if entry.rationale}
+    return palm_rationales(config.task.name, config.task.palm_folder, config.task.train_split)
 
 
 def student_stage(ctx: StageContext) -> None:

@@ -34,11 +34,11 @@ def file_rationales(path: str | Path, examples: Sequence[Example]) -> dict[str, 
     return rationales
 
 
-def palm_rationales(task_name: str, data_dir: str | Path | None) -> dict[str, str]:
-    """PaLM rationales of the training split, leaving out the ones that could not be parsed (empty)."""
+def palm_rationales(task_name: str, data_dir: str | Path | None, split: str = "train") -> dict[str, str]:
+    """PaLM rationales of the split a student trains on, leaving out the ones that could not be parsed."""
     if data_dir is None:
         raise ValueError("'dss' mode reads DSS's PaLM files from the local data folder; give data_dir")
-    palm = load_palm_rationales(task_name, "train", Path(data_dir))
+    palm = load_palm_rationales(task_name, split, Path(data_dir))
     return {id_: entry.rationale for id_, entry in palm.items() if entry.rationale}
 
 
