@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformers import DataCollatorForSeq2Seq
 
 from tokendistill.training.features import EXPLAIN, PREDICT, MultiTaskCollator, encode_examples
 from tokendistill.training.loss import task_losses
+from tokendistill.training.trainer import DistillTrainer
 from training_helpers import synthetic_nli, tiny_model_for
 
 ALPHA = 0.3
@@ -110,3 +113,25 @@ def test_a_task_absent_from_the_batch_contributes_zero():
     by_hand = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), labels.reshape(-1), ignore_index=-100)
     assert losses.rationale.item() == 0.0
     torch.testing.assert_close(losses.total, 0.5 * by_hand)
+
+
+@pytest.mark.parametrize("skip", [(), ("synthetic-nli-train-2",)], ids=["all", "one-without-rationale"])
+def test_one_pass_per_task_option_gives_the_same_loss_and_gradients(examples, skip):
+    """``task_passes=2`` (DSS's two passes, each cut to its own padding) equals the plain per-task losses."""
+    model, tokenizer = tiny_model_for(examples)
+    model.double()
+    combined, predict, explain = batches(examples, tokenizer, model, rationales_for(examples, skip))
+    inputs = {k: v for k, v in combined.items() if k not in ("labels", "task")}
+    trainer_state = SimpleNamespace(task_weights=(ALPHA, 1 - ALPHA))
+    losses = DistillTrainer._losses_one_pass_per_task(
+        trainer_state, model, inputs, combined["labels"], combined["task"]
+    )
+    per_task_grads = gradients(model, losses.total)
+    label_loss, rationale_loss = model(**predict).loss, model(**explain).loss
+    reference = ALPHA * label_loss + (1 - ALPHA) * rationale_loss
+    reference_grads = gradients(model, reference)
+
+    torch.testing.assert_close(losses.label, label_loss.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(losses.rationale, rationale_loss.detach(), rtol=1e-12, atol=1e-12)
+    for mine, theirs in zip(per_task_grads, reference_grads, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-12)

@@ -48,6 +48,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--logging-steps", type=int, default=DEFAULTS.logging_steps)
     group.add_argument("--warmup-steps", type=int, default=DEFAULTS.warmup_steps)
     group.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
+    group.add_argument(
+        "--task-passes",
+        type=int,
+        choices=(1, 2),
+        default=DEFAULTS.task_passes,
+        help="two-task students: 1 forward pass over both tasks, or 2 (one per task, as DSS); same loss",
+    )
     group.add_argument("--seed", type=int, default=DEFAULTS.seed)
     group.add_argument("--max-input-length", type=int, default=DEFAULTS.max_input_length, help="tokens")
     group.add_argument("--max-target-length", type=int, default=DEFAULTS.max_target_length, help="tokens")
@@ -92,6 +99,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         logging_steps=args.logging_steps,
         warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay,
+        task_passes=args.task_passes,
         seed=args.seed,
         max_input_length=args.max_input_length,
         max_target_length=args.max_target_length,

@@ -147,6 +147,7 @@ class TrainingConfig(Section):
     warmup_steps: int = Field(default=0, ge=0)
     weight_decay: float = Field(default=0.0, ge=0)
     learning_rate_multipliers: dict[str, float] = Field(default_factory=dict)  # name part -> lr factor
+    task_passes: Literal[1, 2] = 1  # two-task students: one forward pass over both tasks, or one per task
     max_input_length: int = Field(default=1024, gt=0)
     max_target_length: int = Field(default=256, gt=0)
     max_new_tokens: int = Field(default=64, gt=0)

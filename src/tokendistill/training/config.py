@@ -39,6 +39,10 @@ class TrainConfig:
     # Parameters whose name contains a key train at learning_rate * value, e.g. {"crossattention": 10.0}
     # for new weights next to pretrained ones (the MiniLM teacher); all others at learning_rate.
     learning_rate_multipliers: dict[str, float] = field(default_factory=dict)
+    # Two-task students: 1 = both tasks in one padded forward pass; 2 = one pass per task, as DSS runs it.
+    # The loss is identical; which is faster depends on the device and the rationale length
+    # (benchmarks/student_step.py: on CPU two passes won with long rationales).
+    task_passes: int = 1
     seed: int = 0
     max_input_length: int = 1024
     max_target_length: int = 256
@@ -56,6 +60,8 @@ class TrainConfig:
         for key, factor in self.learning_rate_multipliers.items():
             if not factor > 0:
                 raise ValueError(f"TrainConfig.learning_rate_multipliers[{key!r}] must be > 0, got {factor}")
+        if self.task_passes not in (1, 2):
+            raise ValueError(f"TrainConfig.task_passes must be 1 or 2, got {self.task_passes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"TrainConfig.max_steps must be at least 1 or None, got {self.max_steps}")
 

@@ -91,6 +91,7 @@ def fit(
         callbacks=list(callbacks),
         task_weights=task_weights,
         learning_rate_multipliers=config.learning_rate_multipliers,
+        task_passes=config.task_passes,
     )
     trainer.train(resume_from_checkpoint=checkpoint if resume else None)
     return trainer

@@ -13,7 +13,8 @@ from transformers.trainer_utils import EvalLoopOutput
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.training.evaluation import decode_predictions, score
-from tokendistill.training.loss import task_losses
+from tokendistill.training.features import EXPLAIN, PREDICT
+from tokendistill.training.loss import IGNORE_INDEX, TaskLosses, task_losses
 
 
 class DistillTrainer(Seq2SeqTrainer):
@@ -35,6 +36,7 @@ class DistillTrainer(Seq2SeqTrainer):
         *args: Any,
         task_weights: tuple[float, float] = (1.0, 0.0),
         learning_rate_multipliers: Mapping[str, float] | None = None,
+        task_passes: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -42,6 +44,7 @@ class DistillTrainer(Seq2SeqTrainer):
             raise ValueError("label smoothing is not supported by the two-task loss; leave it at 0")
         self.task_weights = task_weights
         self.learning_rate_multipliers = dict(learning_rate_multipliers or {})
+        self.task_passes = task_passes
         self._task_loss_sum = torch.zeros(2, device=self.args.device)
         self._task_loss_batches = 0
 
@@ -77,12 +80,41 @@ class DistillTrainer(Seq2SeqTrainer):
         inputs = dict(inputs)
         labels = inputs.pop("labels")
         task = inputs.pop("task", None)
-        outputs = model(**inputs)  # decoder_input_ids come from the collator, so the model computes no loss
-        losses = task_losses(outputs.logits, labels, task, self.task_weights)
+        if self.task_passes == 2 and task is not None and model.training:
+            outputs, losses = None, self._losses_one_pass_per_task(model, inputs, labels, task)
+        else:
+            outputs = model(**inputs)  # decoder_input_ids come from the collator: the model computes no loss
+            losses = task_losses(outputs.logits, labels, task, self.task_weights)
         if model.training and self.task_weights[1]:
             self._task_loss_sum += torch.stack([losses.label, losses.rationale]).detach()
             self._task_loss_batches += 1
         return (losses.total, outputs) if return_outputs else losses.total
+
+    def _losses_one_pass_per_task(
+        self, model: nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor, task: torch.Tensor
+    ) -> TaskLosses:
+        """DSS's two passes: each task's rows alone, cut to their own longest input and target.
+
+        The collator pads right, so cutting the trailing columns no row of the task uses drops only padding.
+        """
+        means = []
+        for task_id in (PREDICT, EXPLAIN):
+            rows = task.eq(task_id).nonzero().squeeze(1)
+            source_length = int(inputs["attention_mask"][rows].sum(dim=1).max()) if rows.numel() else 0
+            target_length = int(labels[rows].ne(IGNORE_INDEX).sum(dim=1).max()) if rows.numel() else 0
+            if target_length == 0:  # no sequence of this task has a target in this batch
+                means.append(labels.new_zeros((), dtype=torch.float32))
+                continue
+            task_inputs = {
+                name: value[
+                    rows, : (source_length if name in ("input_ids", "attention_mask") else target_length)
+                ]
+                for name, value in inputs.items()
+            }
+            task_labels = labels[rows, :target_length]
+            means.append(task_losses(model(**task_inputs).logits, task_labels, None, (1.0, 0.0)).label)
+        label, rationale = means
+        return TaskLosses(self.task_weights[0] * label + self.task_weights[1] * rationale, label, rationale)
 
     def evaluation_loop(self, *args: Any, **kwargs: Any) -> EvalLoopOutput:
         # Seq2SeqTrainer gathers generations with plain `gather` (for num_return_sequences > 1, transformers
