@@ -58,12 +58,12 @@ from benchlib import (
     without_outcomes,
     write_outputs,
 )
-from tokendistill.data.palm import load_palm_rationales
 from tokendistill.experiment.config import TaskConfig
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.metrics.bootstrap import paired_difference
 from tokendistill.training.config import TrainConfig
 from tokendistill.training.minilm import build_minilm_seq2seq, learning_rate_multipliers
+from tokendistill.training.rationale_sources import palm_rationales
 
 K = 5
 MODES = ("standard", "dss", "rationale", "random")
@@ -198,14 +198,6 @@ def minilm_job(folder: Path) -> dict[str, Any]:
     return {"path": str(path)}
 
 
-def palm_training_rationales(task: ExperimentTask, data_dir: Path) -> dict[str, str]:
-    """PaLM's rationales for the examples the students train on; unparsable ones (empty) are left out."""
-    palm = load_palm_rationales(task.name, task.config.train_split, data_dir)
-    return {
-        example.id: palm[example.id].rationale for example in task.load("train") if palm[example.id].rationale
-    }
-
-
 def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str, Any]]]:
     teachers, rationales, students, notes = [], [], [], {}
     init = args.work_dir / "minilm" / "model"
@@ -246,8 +238,10 @@ def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str,
             vocab_size=4000,
             eval_batch_size=256,
         )
-        palm = palm_training_rationales(task, args.data_dir) if "dss" in args.modes else {}
-        n_train = len(task.load("train"))
+        # DSS's PaLM rationales of the staged split the students train on (unparsable ones left out).
+        palm = palm_rationales(name, args.data_dir, plan.train_split) if "dss" in args.modes else {}
+        train_ids = [example.id for example in task.load("train")]
+        n_train = len(train_ids)
         notes[name] = {
             "title": plan.title,
             "protocol": plan.protocol,
@@ -256,7 +250,7 @@ def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str,
             "test": len(task.load("test")),
             "teacher_steps": plan.teacher_steps,
             "student_steps": plan.student_steps,
-            "palm_rationales": len(palm) if "dss" in args.modes else None,
+            "palm_rationales": sum(id_ in palm for id_ in train_ids) if "dss" in args.modes else None,
         }
         for mode in args.modes:
             for seed in args.seeds:
