@@ -34,10 +34,10 @@ import torch
 
 from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
 from tokendistill.attribution.records import RationaleRecord, read_rationale_file, write_rationale_file
-from tokendistill.attribution.sharding import write_atomically
 from tokendistill.attribution.stage import generate_rationales
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import paired_difference, seed_interval
 from tokendistill.report.analysis import random_hit_probability
 from tokendistill.training.config import TrainConfig
@@ -200,7 +200,10 @@ def run_jobs(
 
 @dataclass(frozen=True)
 class StudentRecipe:
-    """How every student of a benchmark is built and trained (the seed comes from the cell)."""
+    """How every student of a benchmark is built and trained (the seed comes from the cell).
+
+    ``size`` and ``vocab_size`` shape the tiny model built when the cell is given no ``init``.
+    """
 
     train: TrainConfig
     size: str = "tiny"
@@ -220,16 +223,24 @@ def student_cell(
     k: int = 5,
     rationales_path: Path | None = None,
     rationales: Mapping[str, str] | None = None,
+    init: Path | None = None,
 ) -> dict[str, Any]:
-    """Build a tiny student (tokenizer trained on the task's training text, weights seeded by ``seed``),
-    train it in ``mode`` and score it on the test split; per-example correctness is kept for pairing.
+    """Train a student in ``mode`` and score it on test; per-example correctness is kept for pairing.
 
-    Students of every mode with the same seed start from the same weights, so seed-paired differences
-    compare the modes, not the initialisations.
+    The student starts from ``init`` when given (a prepared model), else from a tiny model built here
+    (tokenizer trained on the task's training text, weights seeded by ``seed``). Students of every mode
+    with the same seed start from the same weights, so seed-paired differences compare the modes, not the
+    initialisations.
     """
-    init = build_tiny_for_task(
-        task, folder / "init", data_dir=data_dir, size=recipe.size, vocab_size=recipe.vocab_size, seed=seed
-    )
+    if init is None:
+        init = build_tiny_for_task(
+            task,
+            folder / "init",
+            data_dir=data_dir,
+            size=recipe.size,
+            vocab_size=recipe.vocab_size,
+            seed=seed,
+        )
     config = replace(recipe.train, seed=seed)
     trained = train_student(
         init,

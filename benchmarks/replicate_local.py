@@ -2,8 +2,10 @@
 
 Pretrained T5 cannot be downloaded here, so the paper's own setting (Flan-T5 teacher, T5 students) cannot
 run. What can: the teacher is MiniLM-L6-H384 (the only pretrained transformer available offline, turned
-into an encoder-decoder by ``tokendistill.training.minilm``) fine-tuned on each task, and the students are
-tiny T5 models trained from scratch with a tokenizer trained on the task's training text. Modes:
+into an encoder-decoder by ``tokendistill.training.minilm``) fine-tuned on each task. The students
+(``--student``) are tiny T5 models trained from scratch with a tokenizer trained on the task's training
+text (``tiny``), or pretrained but shallower: MiniLM's first 2 encoder layers and a 1-layer decoder,
+trained like the teacher (``minilm-l2``). Modes:
 
 * ``standard``: input -> label;
 * ``dss``: Distilling Step-by-Step, explaining with PaLM's chain of thought (DSS's staged files);
@@ -14,9 +16,11 @@ Splits (``TASK_PLANS``): e-SNLI trains on its staged validation split (its train
 staged) and tests on its test split; ANLI R1 likewise trains on its dev split, which is NOT the paper's
 protocol (the paper trains on the 16,946 training pairs); CQA and SVAMP use DSS's splits. Where a split
 is held out for model selection it is 10% of the training split, chosen by id hash. Writes
-``replicate_local.json`` and ``replicate_local.md``.
+``replicate_local.json`` and ``replicate_local.md`` (``replicate_local_minilm_l2.*`` for ``minilm-l2``).
+Both student kinds share the teachers and rationales of one work folder.
 
-    python benchmarks/replicate_local.py                    # full run (~45-60 min on 2 cores)
+    python benchmarks/replicate_local.py                    # full run (~3 h of job time on 2 cores)
+    python benchmarks/replicate_local.py --student minilm-l2 --tasks esnli
     python benchmarks/replicate_local.py --tasks svamp --seeds 0
     python benchmarks/replicate_local.py --smoke            # seconds, benchmarks/results/smoke/
 """
@@ -66,6 +70,22 @@ from tokendistill.training.minilm import build_minilm_seq2seq, learning_rate_mul
 from tokendistill.training.rationale_sources import palm_rationales
 
 K = 5
+
+
+@dataclass(frozen=True)
+class StudentKind:
+    """A family of students: ``minilm_encoder_layers`` None means tiny T5 from scratch."""
+
+    title: str
+    minilm_encoder_layers: int | None
+    output_name: str
+
+
+STUDENTS = {
+    "tiny": StudentKind("tiny T5 students", None, "replicate_local"),
+    # Pretrained students: MiniLM's first 2 encoder layers (a third of the teacher's) and 1 decoder layer.
+    "minilm-l2": StudentKind("MiniLM-L2 students", 2, "replicate_local_minilm_l2"),
+}
 MODES = ("standard", "dss", "rationale", "random")
 MODE_TITLES = {
     "standard": "Standard fine-tuning",
@@ -130,7 +150,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--new-weights-lr-factor", type=float, default=10.0, help="new cross-attention: this x --teacher-lr"
     )
-    parser.add_argument("--student-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--student",
+        default="tiny",
+        choices=list(STUDENTS),
+        help="tiny: T5 from scratch; minilm-l2: MiniLM's first 2 layers, 1 decoder layer, teacher's recipe",
+    )
+    parser.add_argument("--student-lr", type=float, default=1e-3, help="for tiny students")
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiplies every plan's steps")
     parser.add_argument("--workers", type=int, default=2, help="jobs at once, one torch thread each")
     parser.add_argument("--work-dir", type=Path, default=None, help="models and caches (resumable)")
@@ -192,15 +218,31 @@ def train_config(plan: TaskPlan, steps: int, learning_rate: float, warmup: bool)
     )
 
 
-def minilm_job(folder: Path) -> dict[str, Any]:
-    """The MiniLM encoder-decoder every task's teacher starts from."""
-    path = build_minilm_seq2seq(folder / "model", decoder_layers=1, cache_dir=folder / "cache", seed=0)
+def minilm_job(folder: Path, *, cache_dir: Path, encoder_layers: int = 6, seed: int = 0) -> dict[str, Any]:
+    """A MiniLM encoder-decoder, 1 decoder layer: the teachers' start (6 encoder layers) or a student's."""
+    path = build_minilm_seq2seq(
+        folder / "model", encoder_layers=encoder_layers, decoder_layers=1, cache_dir=cache_dir, seed=seed
+    )
     return {"path": str(path)}
 
 
 def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str, Any]]]:
     teachers, rationales, students, notes = [], [], [], {}
     init = args.work_dir / "minilm" / "model"
+    cache = args.work_dir / "minilm" / "cache"
+    kind = STUDENTS[args.student]
+    student_inits: list[Job] = []
+    if kind.minilm_encoder_layers is not None:
+        # One start per seed: the seed draws the new weights, shared by every mode (seed-paired comparisons).
+        student_inits = [
+            Job(
+                f"{args.student}/seed{seed}",
+                minilm_job,
+                {"cache_dir": cache, "encoder_layers": kind.minilm_encoder_layers, "seed": seed},
+                ("minilm",),
+            )
+            for seed in args.seeds
+        ]
     for name in args.tasks:
         plan = plan_for(args, name)
         task = experiment_task(args, name, plan)
@@ -232,12 +274,15 @@ def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str,
                     (f"{name}/teacher",),
                 )
             )
-        recipe = StudentRecipe(
-            train=train_config(plan, plan.student_steps, args.student_lr, warmup=not args.smoke),
-            size="tiny",
-            vocab_size=4000,
-            eval_batch_size=256,
-        )
+        if student_inits:  # pretrained students are trained like the teacher
+            recipe = StudentRecipe(train=teacher_train, eval_batch_size=64)
+        else:
+            recipe = StudentRecipe(
+                train=train_config(plan, plan.student_steps, args.student_lr, warmup=not args.smoke),
+                size="tiny",
+                vocab_size=4000,
+                eval_batch_size=256,
+            )
         # DSS's PaLM rationales of the staged split the students train on (unparsable ones left out).
         palm = palm_rationales(name, args.data_dir, plan.train_split) if "dss" in args.modes else {}
         train_ids = [example.id for example in task.load("train")]
@@ -249,22 +294,27 @@ def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str,
             "validation": len(task.load("validation")),
             "test": len(task.load("test")),
             "teacher_steps": plan.teacher_steps,
-            "student_steps": plan.student_steps,
+            "student_steps": recipe.train.max_steps,
             "palm_rationales": sum(id_ in palm for id_ in train_ids) if "dss" in args.modes else None,
         }
         for mode in args.modes:
             for seed in args.seeds:
                 kwargs: dict[str, Any] = {"task": task, "mode": mode, "seed": seed, "recipe": recipe, "k": K}
                 deps: tuple[str, ...] = ()
+                if student_inits:
+                    kwargs["init"] = args.work_dir / args.student / f"seed{seed}" / "model"
+                    deps = (f"{args.student}/seed{seed}",)
                 if mode == "rationale":
                     kwargs["rationales_path"] = args.work_dir / name / "rationales" / f"train-k{K}.jsonl"
-                    deps = (f"{name}/rationales",)
+                    deps = (*deps, f"{name}/rationales")
                 elif mode == "dss":
                     kwargs["rationales"] = palm
-                students.append(Job(student_key(name, mode, seed), student_cell, kwargs, deps))
+                key = student_key(name, args.student, mode, seed)
+                students.append(Job(key, student_cell, kwargs, deps))
     # Teachers first: they are the longest jobs and every rationale student waits on one.
     jobs = [
-        Job("minilm", minilm_job, {}),
+        Job("minilm", minilm_job, {"cache_dir": cache}),
+        *student_inits,
         *teachers,
         *rationales,
         *sorted(students, key=lambda j: bool(j.deps)),
@@ -272,14 +322,17 @@ def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str,
     return jobs, notes
 
 
-def student_key(task: str, mode: str, seed: int) -> str:
-    return f"{task}/students/{mode}/seed{seed}"
+def student_key(task: str, student: str, mode: str, seed: int) -> str:
+    return f"{task}/students-{student}/{mode}/seed{seed}"
 
 
 def summarise(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for name in args.tasks:
-        cells = {mode: [results[student_key(name, mode, seed)] for seed in args.seeds] for mode in args.modes}
+        cells = {
+            mode: [results[student_key(name, args.student, mode, seed)] for seed in args.seeds]
+            for mode in args.modes
+        }
         teacher = results[f"{name}/teacher"]
         task_summary: dict[str, Any] = {
             "teacher": {k: v for k, v in teacher.items() if k != "correct"},
@@ -307,7 +360,7 @@ def markdown(report: dict[str, Any]) -> str:
     modes = report["settings"]["modes"]
     header = "| Method | " + " | ".join(notes[t]["title"] for t in tasks) + " |"
     lines = [
-        "# Local replication (MiniLM teacher, tiny T5 students)",
+        f"# Local replication (MiniLM teacher, {report['settings']['student_title']})",
         "",
         f"`{report['command']}` on {machine_text(env)}; {report['wall_seconds'] / 60:.1f} min wall for this "
         f"invocation, {report['job_minutes']:.0f} min of job time in all (jobs finished by an earlier "
@@ -376,6 +429,19 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def student_description(args: argparse.Namespace) -> str:
+    layers = STUDENTS[args.student].minilm_encoder_layers
+    if layers is None:
+        return (
+            "T5 tiny from scratch (d_model 64, 2+2 layers, BPE vocabulary 4000 trained on the task's "
+            f"training text), AdamW lr {args.student_lr}, batch 32, alpha 0.5"
+        )
+    return (
+        f"MiniLM's first {layers} encoder layers + a 1-layer MiniLM decoder (new cross-attention, drawn by "
+        "the seed), trained like the teacher (same learning rates and steps), alpha 0.5"
+    )
+
+
 def _mean_low_high(summary: dict[str, Any]) -> dict[str, float]:
     return {"mean": summary["mean"], "low": summary["low"], "high": summary["high"]}
 
@@ -405,14 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "teacher": f"MiniLM-L6-H384 encoder + 1-layer MiniLM decoder (new cross-attention), fine-tuned "
             f"with AdamW lr {args.teacher_lr} ({args.new_weights_lr_factor:g} x for the new weights), 10% "
             "linear warm-up then linear decay, batch 32",
-            "students": f"T5 tiny from scratch (d_model 64, 2+2 layers, BPE vocabulary 4000 trained on the "
-            f"task's training text), AdamW lr {args.student_lr}, batch 32, alpha 0.5",
+            "student": args.student,
+            "student_title": STUDENTS[args.student].title,
+            "students": student_description(args),
         },
         "tasks": notes,
         "summary": summarise(args, results),
         "jobs": without_outcomes(results),
     }
-    write_outputs(args.output_dir, "replicate_local", report, markdown(report))
+    write_outputs(args.output_dir, STUDENTS[args.student].output_name, report, markdown(report))
     return 0
 
 

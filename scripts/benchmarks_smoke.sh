@@ -9,3 +9,5 @@ for script in benchmarks/attribution_speed.py benchmarks/attribution_gpu.py benc
   echo "== smoke: $script"
   .venv/bin/python "$script" --smoke
 done
+echo "== smoke: benchmarks/replicate_local.py --student minilm-l2"
+.venv/bin/python benchmarks/replicate_local.py --smoke --student minilm-l2

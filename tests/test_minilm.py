@@ -163,9 +163,21 @@ def test_extraction_is_reused_and_a_missing_wheel_is_named(built, monkeypatch):
         minilm_archive()
 
 
-def test_decoder_layers_out_of_range(tmp_path):
-    with pytest.raises(ValueError, match="decoder_layers"):
-        build_minilm_seq2seq(tmp_path / "model", decoder_layers=7)
+def test_a_shallower_encoder_keeps_minilms_first_layers(built, tmp_path):
+    """``encoder_layers=2`` (the benchmark's pretrained student) is MiniLM's first two layers, unchanged."""
+    folder = build_minilm_seq2seq(tmp_path / "student", encoder_layers=2, cache_dir=built[1], seed=0)
+    student = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    checkpoint = load_file(str(built[1] / "all-MiniLM-L6-v2" / "model.safetensors"))
+    assert student.config.encoder.num_hidden_layers == 2
+    assert len(student.encoder.encoder.layer) == 2
+    layer = "encoder.layer.1.output.dense.weight"
+    torch.testing.assert_close(student.encoder.state_dict()[layer], checkpoint[layer], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layers", [{"decoder_layers": 7}, {"encoder_layers": 0}])
+def test_layer_counts_out_of_range(tmp_path, layers):
+    with pytest.raises(ValueError, match=next(iter(layers))):
+        build_minilm_seq2seq(tmp_path / "model", **layers)
 
 
 def test_teacher_training_gives_new_weights_the_multiplied_learning_rate(built, tmp_path):

@@ -15,16 +15,15 @@ from tokendistill.attribution.records import (
 )
 from tokendistill.attribution.sharding import (
     StaleShardsError,
-    atomic_writer,
     check_manifest,
     merge_shards,
     plan_shards,
     prepare_shards_dir,
     shards_of_process,
-    write_atomically,
 )
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.errors import DataError
+from tokendistill.files import atomic_writer, write_atomically
 
 
 def make_record(id: str = "ex-1", rationale: str = "red box") -> RationaleRecord:

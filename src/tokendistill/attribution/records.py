@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokendistill.attribution.sharding import write_atomically
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.errors import DataError
+from tokendistill.files import write_atomically
 
 RECORD_FIELDS = {"id": str, "target": str, "method": str, "k": int, "words": list, "rationale": str}
 WORD_FIELDS = {"text": str, "start": int, "end": int, "score": float}

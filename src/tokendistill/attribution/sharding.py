@@ -1,4 +1,4 @@
-"""Resumable sharded output for a long per-example job: shard plan, atomic writes, run manifest, merge.
+"""Resumable sharded output for a long per-example job: shard plan, run manifest, merge.
 
 A job's output file ``out.jsonl`` is built in ``out.jsonl.shards/``: one file per fixed run of examples,
 each written to a temporary name and renamed into place, so a shard file is either absent or complete.
@@ -10,13 +10,13 @@ Nothing here knows what a record is, so the same machinery serves any per-exampl
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
+
+from tokendistill.files import atomic_writer, write_atomically
 
 MANIFEST_NAME = "manifest.json"
 
@@ -60,27 +60,6 @@ def shards_of_process(shards: Iterable[Shard], process_index: int, num_processes
     processes, which is what makes a multi-process run's output equal a single-process one.
     """
     return [shard for shard in shards if shard.index % num_processes == process_index]
-
-
-@contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Open ``path`` for writing so that a crash at any moment leaves either no file or the whole file.
-
-    The bytes go to ``<path>.tmp`` and are flushed to disk before the rename into place; a temporary file
-    left by a killed run is simply overwritten by the next attempt. On an exception nothing is renamed.
-    """
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through ``atomic_writer``."""
-    with atomic_writer(path) as handle:
-        handle.write(data)
 
 
 def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

@@ -42,11 +42,11 @@ from tokendistill.attribution.sharding import (
     prepare_shards_dir,
     shards_dir_for,
     shards_of_process,
-    write_atomically,
 )
 from tokendistill.data.errors import DataError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import Task, get_task
+from tokendistill.files import write_atomically
 
 logger = logging.getLogger(__name__)
 

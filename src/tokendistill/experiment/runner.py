@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tokendistill.attribution.sharding import write_atomically
 from tokendistill.experiment.config import ExperimentConfig, config_to_yaml
 from tokendistill.experiment.plan import Stage, StageKind
+from tokendistill.files import write_atomically
 
 MARKER = ".stage.json"
 RESOLVED_CONFIG = "resolved.yaml"

@@ -18,9 +18,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokendistill.attribution.sharding import write_atomically
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import bootstrap_interval
 from tokendistill.training.manifest import input_prefix
 from tokendistill.training.models import load_model_and_tokenizer, resolve_task

