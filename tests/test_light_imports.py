@@ -8,7 +8,12 @@ import sys
 
 import pytest
 
-LIGHT_MODULES = ["tokendistill.cli", "tokendistill.experiment.runner", "tokendistill.data", "tokendistill.files"]
+LIGHT_MODULES = [
+    "tokendistill.cli",
+    "tokendistill.experiment.runner",
+    "tokendistill.data",
+    "tokendistill.files",
+]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)

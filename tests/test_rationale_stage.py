@@ -233,6 +233,37 @@ def test_cli_writes_the_same_file_and_reports_speed(
     assert captured.out.strip() == str(output)
     assert "14 computed" in captured.err and "examples/s" in captured.err
     assert output.read_bytes() == reference.read_bytes()
+    assert main(argv) == 0
+    assert "is up to date" in capsys.readouterr().err
+
+
+def test_a_finished_output_is_reused_only_while_settings_and_bytes_match(
+    teacher: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "again.jsonl"
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)
+    loads = []
+    real_load_teacher = stage_module.load_teacher
+
+    def counting_load_teacher(*args, **kwargs):
+        loads.append(args)
+        return real_load_teacher(*args, **kwargs)
+
+    monkeypatch.setattr(stage_module, "load_teacher", counting_load_teacher)
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)
+    assert loads == [], "an up-to-date output must not be recomputed"
+    assert output.read_bytes() == reference.read_bytes()
+
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, **{**RUN, "max_new_tokens": 7})
+    assert len(loads) == 1, "other settings must recompute"
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)
+    assert len(loads) == 2 and output.read_bytes() == reference.read_bytes()
+
+    output.write_bytes(output.read_bytes().replace(b'"id"', b'"id" ', 1))  # edited by hand
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)
+    assert len(loads) == 3 and output.read_bytes() == reference.read_bytes()
+    generate_rationales(teacher, TASK, "train", output, show_progress=False, overwrite=True, **RUN)
+    assert len(loads) == 4
 
 
 def test_stopword_file_skips_blank_and_comment_lines(tmp_path: Path) -> None:

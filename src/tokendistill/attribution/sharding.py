@@ -4,11 +4,14 @@ A job's output file ``out.jsonl`` is built in ``out.jsonl.shards/``: one file pe
 each written to a temporary name and renamed into place, so a shard file is either absent or complete.
 A restarted job skips the shards already there and merges them in example order at the end. The
 manifest records the settings the shards were made with; shards of other settings are never mixed in.
+Once merged, the shard folder is removed and ``out.jsonl.done.json`` records the settings and the output's
+hash, so that running the same job again finds its output finished instead of recomputing it.
 Nothing here knows what a record is, so the same machinery serves any per-example stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterable, Mapping
@@ -122,3 +125,33 @@ def merge_shards(shards: Iterable[Shard], output_path: Path) -> None:
         for shard in shards:
             with open(shard.path, "rb") as part:
                 shutil.copyfileobj(part, out)
+
+
+def finished_marker_for(output_path: Path) -> Path:
+    """Where a merged output records how it was made: ``out.jsonl`` -> ``out.jsonl.done.json``."""
+    return output_path.with_name(output_path.name + ".done.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def mark_finished(output_path: Path, settings: Mapping[str, Any]) -> None:
+    """Record that ``output_path`` is the whole output of a job with ``settings`` (after the merge)."""
+    record = {"settings": settings, "output_sha256": _sha256(output_path)}
+    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+    write_atomically(finished_marker_for(output_path), text.encode("utf-8"))
+
+
+def is_finished(output_path: Path, settings: Mapping[str, Any]) -> bool:
+    """True when ``output_path`` was merged by a job with exactly ``settings`` and is unchanged since."""
+    marker = finished_marker_for(output_path)
+    if not (marker.is_file() and output_path.is_file()):
+        return False
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    current = json.loads(json.dumps(settings))  # the JSON form, as recorded
+    return record.get("settings") == current and record.get("output_sha256") == _sha256(output_path)

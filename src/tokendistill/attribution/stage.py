@@ -37,6 +37,8 @@ from tokendistill.attribution.records import RationaleRecord, encode_records, re
 from tokendistill.attribution.sharding import (
     Shard,
     check_manifest,
+    is_finished,
+    mark_finished,
     merge_shards,
     plan_shards,
     prepare_shards_dir,
@@ -259,7 +261,8 @@ def generate_rationales(
 
     Shards of ``shard_size`` examples are written under ``<output_path>.shards/`` and merged into
     ``output_path`` (then the folder is removed). Rerunning after an interruption skips finished shards and
-    gives the same bytes as an uninterrupted run. Shards left by a run with other settings raise
+    gives the same bytes as an uninterrupted run; rerunning a finished job with the same settings returns at
+    once. Shards left by a run with other settings raise
     ``StaleShardsError`` unless ``overwrite=True``, which deletes them and starts over. ``method_options``
     go to ``tokendistill.attribution.attribute`` (e.g. ``n_steps``, ``word_aggregation``).
     """
@@ -290,6 +293,9 @@ def generate_rationales(
         stopwords=sorted(stopwords) if stopwords is not None else None,
         dtype=dtype,
     )
+    if not overwrite and is_finished(output_path, settings):
+        logger.info("%s is up to date (made with the same settings): nothing to compute", output_path)
+        return output_path
     shards_dir = shards_dir_for(output_path)
     shards = plan_shards(len(examples), shard_size, shards_dir)
 
@@ -334,6 +340,7 @@ def generate_rationales(
         for shard in shards:
             check_shard(shard, examples)
         merge_shards(shards, output_path)
+        mark_finished(output_path, settings)
         shutil.rmtree(shards_dir)
         seconds = time.perf_counter() - started
         computed = sum(shard.stop - shard.start for shard in pending)
