@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -66,8 +67,22 @@ class Job:
     deps: tuple[str, ...] = ()
 
 
+def exit_with_parent(parent_pid: int, poll_seconds: float = 2.0) -> None:
+    """Exit this process once ``parent_pid`` is no longer its parent (the parent died and it was adopted).
+
+    A kill reaches only the benchmark's main process; its pool workers would run on, writing into job
+    folders that the next run of the command starts again. No library ties a spawned worker's life to its
+    parent portably, hence this watcher.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(poll_seconds)
+    os._exit(1)
+
+
 def quiet_worker(threads: int) -> None:
-    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter."""
+    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter,
+    and an exit as soon as the main process is gone."""
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
