@@ -10,6 +10,7 @@ import yaml
 from tokendistill.data.errors import DataError
 from tokendistill.experiment.config import apply_overrides, config_to_yaml, load_config, validate_config
 from tokendistill.experiment.demo import demo_config
+from tokendistill.experiment.plan import build_plan, method_options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,6 +164,26 @@ def test_sweeps_run_the_union_of_k_values_and_methods(tmp_path):
         ("saliency", 10),
         ("integrated_gradients", 5),
     ]
+
+
+@pytest.mark.parametrize(("overrides", "baseline"), [([], "pad"), (["attribution.baseline=zero"], "zero")])
+def test_integrated_gradients_stages_carry_their_baseline(tmp_path, overrides, baseline):
+    """IG rationales start from the pad embedding unless the config says otherwise (the zero baseline is
+    degenerate on T5); the baseline is part of the stage's inputs, so changing it recomputes the stage."""
+    config = load_config(
+        write(tmp_path, MINIMAL), ["sweeps.methods=[integrated_gradients]", *overrides], base_dir=tmp_path
+    )
+    rationale_stages = [stage for stage in build_plan(config) if stage.kind == "rationales"]
+    by_method = {stage.inputs["method"]: stage.inputs for stage in rationale_stages}
+    assert by_method["integrated_gradients"]["baseline"] == baseline
+    assert by_method["integrated_gradients"]["n_steps"] == config.attribution.n_steps
+    assert "baseline" not in by_method["saliency"]
+    assert method_options(config.attribution, "integrated_gradients") == {"n_steps": 50, "baseline": baseline}
+
+
+def test_unknown_baseline_is_named(tmp_path):
+    error = error_of(tmp_path, MINIMAL, ["attribution.baseline=blur"])
+    assert error.field == "attribution.baseline" and "'zero' or 'pad'" in error.problem
 
 
 def test_demo_config_is_valid_and_overridable():

@@ -172,12 +172,16 @@ class TeacherConfig(ModelConfig):
 
 
 class AttributionConfig(Section):
-    """How teacher rationales are made: the gradient method, the number of words k, the IG path length,
-    and whether the teacher's own prediction or the gold target is explained."""
+    """How teacher rationales are made: the gradient method, the number of words k, the IG path length and
+    baseline, and whether the teacher's own prediction or the gold target is explained."""
 
     method: Method = "saliency"
     k: int = Field(default=5, gt=0)
     n_steps: int = Field(default=50, gt=1)
+    # Integrated gradients' starting point. "pad" (the pad token's embedding at every position) by default,
+    # because the all-zero baseline is degenerate on T5-family teachers: their RMSNorm makes the path
+    # singular near zero and completeness fails at any practical n_steps (see IntegratedGradients).
+    baseline: Literal["zero", "pad"] = "pad"
     target: Literal["prediction", "gold"] = "prediction"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(default=16, gt=0)

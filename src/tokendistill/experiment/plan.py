@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tokendistill.experiment.config import ExperimentConfig, Method, Mode
+from tokendistill.experiment.config import AttributionConfig, ExperimentConfig, Method, Mode
 
 StageKind = Literal["teacher", "rationales", "sample-rationales", "student", "evaluate", "report"]
 STAGE_KINDS: tuple[StageKind, ...] = (
@@ -90,17 +90,22 @@ def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
     return variants
 
 
+def method_options(attribution: AttributionConfig, method: Method) -> dict[str, Any]:
+    """The options of ``method`` that the config sets (integrated gradients' path length and baseline)."""
+    if method == "integrated_gradients":
+        return {"n_steps": attribution.n_steps, "baseline": attribution.baseline}
+    return {}
+
+
 def _attribution_inputs(config: ExperimentConfig, method: Method, k: int) -> dict[str, Any]:
     attribution = config.attribution
-    inputs: dict[str, Any] = {
+    return {
         "method": method,
         "k": k,
         "target": attribution.target,
         "dtype": attribution.dtype,
+        **method_options(attribution, method),
     }
-    if method == "integrated_gradients":
-        inputs["n_steps"] = attribution.n_steps
-    return inputs
 
 
 def build_plan(config: ExperimentConfig) -> list[Stage]:

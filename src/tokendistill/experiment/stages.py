@@ -23,6 +23,7 @@ from tokendistill.experiment.plan import (
     TEACHER,
     StageKind,
     StudentVariant,
+    method_options,
     rationale_key,
 )
 from tokendistill.experiment.runner import StageContext, StageFunction
@@ -89,7 +90,7 @@ def teacher_stage(ctx: StageContext) -> None:
 def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -> None:
     attribution = ctx.config.attribution
     method, k = ctx.stage.params["method"], ctx.stage.params["k"]
-    options = {"n_steps": attribution.n_steps} if method == "integrated_gradients" else {}
+    options = method_options(attribution, method)
     generate_rationales(
         ctx.output_of(TEACHER) / MODEL_DIR,
         ExperimentTask(ctx.config.task),
