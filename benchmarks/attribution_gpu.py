@@ -40,7 +40,11 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel, T5Config
 
 from attribution_speed import device_name, median_seconds
-from benchlib import REPO_ROOT, RESULTS_DIR, write_outputs
+from benchlib import (
+    REPO_ROOT,
+    default_paths,
+    write_outputs,
+)
 from tokendistill.attribution import attribute
 from tokendistill.data.tasks import get_task
 from tokendistill.training.tiny import train_tokenizer
@@ -66,11 +70,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.device, args.examples, args.batch_size, args.repeats = "cpu", 16, 8, 1
-    if args.output_dir is None:
-        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    default_paths(args, "attribution_gpu", argv)
     return args
 
 

@@ -20,7 +20,6 @@ gold target (no generation). Writes ``attribution_speed.json`` and ``attribution
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,11 +35,11 @@ import torch
 from scipy.stats import spearmanr
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from benchlib import cpu_name, default_paths, write_outputs
 from tokendistill.attribution import SequenceAttribution, attribute
 from tokendistill.data.tasks import get_task
 from tokendistill.training.tiny import SIZES, build_model, train_tokenizer
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 IGNORE_INDEX = -100
 
 
@@ -58,24 +57,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.size, args.examples, args.batch_size, args.ig_steps, args.repeats = "tiny", 8, 4, 4, 1
         args.threads = args.threads or 1  # tiny matrices: more threads only add synchronisation
-    if args.output_dir is None:
-        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    default_paths(args, "attribution_speed", argv)
     return args
 
 
 def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
 
 def median_seconds(
@@ -326,11 +316,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     report = run_benchmark(args)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "attribution_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (args.output_dir / "attribution_speed.md").write_text(text)
-    print(text)
+    write_outputs(args.output_dir, "attribution_speed", report, markdown(report))
     return 0
 
 

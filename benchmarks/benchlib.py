@@ -13,6 +13,7 @@ weights) and over test examples (a paired bootstrap of the per-example correctne
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -20,6 +21,7 @@ import multiprocessing
 import os
 import platform
 import shutil
+import sys
 import threading
 import time
 import warnings
@@ -465,6 +467,11 @@ def interval_text(mean: float, low: float, high: float) -> str:
     return f"{percent(mean)} [{percent(low)}, {percent(high)}]"
 
 
+def seed_summary_text(summary: Mapping[str, Any]) -> str:
+    """``interval_text`` of a ``seed_summary`` (mean and t-interval over seeds)."""
+    return interval_text(summary["mean"], summary["low"], summary["high"])
+
+
 def signed_interval_text(mean: float, low: float, high: float) -> str:
     """A difference in percentage points: ``+3.1 [-0.4, +6.6]``."""
 
@@ -539,6 +546,37 @@ def environment(workers: int, threads: int) -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": version("transformers"),
     }
+
+
+def default_paths(args: argparse.Namespace, name: str, argv: Sequence[str] | None) -> None:
+    """Fill ``args.argv`` and the folders left unset: results in ``results/`` (``results/smoke/`` for
+    ``--smoke``) and, where the script has ``--work-dir``, jobs under ``runs/benchmarks/<name>[-smoke]``."""
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.output_dir is None:
+        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    if getattr(args, "work_dir", False) is None:
+        args.work_dir = REPO_ROOT / "runs" / "benchmarks" / (f"{name}-smoke" if args.smoke else name)
+
+
+def job_report_header(
+    script: str, argv: Sequence[str], env: Mapping[str, Any], started: float, results: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields every job benchmark's report starts with: command, machine, wall and job time."""
+    return {
+        "command": " ".join([f"python benchmarks/{script}", *argv]),
+        "environment": env,
+        "wall_seconds": time.perf_counter() - started,
+        "job_minutes": sum(result["job_seconds"] for result in results.values()) / 60,
+    }
+
+
+def job_invocation_text(report: Mapping[str, Any]) -> str:
+    """The Markdown line saying which command made a job benchmark's report, where, and how long it took."""
+    return (
+        f"`{report['command']}` on {machine_text(report['environment'])}; {report['wall_seconds'] / 60:.1f} "
+        f"min wall for this invocation, {report['job_minutes']:.0f} min of job time in all (jobs finished by "
+        "an earlier invocation of the same command are reused)."
+    )
 
 
 def machine_text(env: Mapping[str, Any]) -> str:

@@ -42,20 +42,21 @@ from benchlib import (
     EVIDENCE_HEADER,
     EVIDENCE_NOTE,
     REPO_ROOT,
-    RESULTS_DIR,
     Job,
     StudentRecipe,
     cell_text,
     check_settings,
+    default_paths,
     environment,
     evidence_row,
-    interval_text,
-    machine_text,
+    job_invocation_text,
+    job_report_header,
     paired_summary,
     paired_table,
     rationale_cell,
     run_jobs,
     seed_summary,
+    seed_summary_text,
     signed_interval_text,
     student_cell,
     teacher_cell,
@@ -162,15 +163,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None, help="models and caches (resumable)")
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.max_test = None
     if args.smoke:
         args.tasks, args.seeds, args.max_test = ["svamp"], [0], 24
-    name = "replicate_local"
-    if args.work_dir is None:
-        args.work_dir = REPO_ROOT / "runs" / "benchmarks" / (f"{name}-smoke" if args.smoke else name)
-    if args.output_dir is None:
-        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    default_paths(args, "replicate_local", argv)
     return args
 
 
@@ -355,16 +351,14 @@ def summarise(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> d
 
 
 def markdown(report: dict[str, Any]) -> str:
-    env, summary, notes = report["environment"], report["summary"], report["tasks"]
+    summary, notes = report["summary"], report["tasks"]
     tasks = list(summary)
     modes = report["settings"]["modes"]
     header = "| Method | " + " | ".join(notes[t]["title"] for t in tasks) + " |"
     lines = [
         f"# Local replication (MiniLM teacher, {report['settings']['student_title']})",
         "",
-        f"`{report['command']}` on {machine_text(env)}; {report['wall_seconds'] / 60:.1f} min wall for this "
-        f"invocation, {report['job_minutes']:.0f} min of job time in all (jobs finished by an earlier "
-        "invocation of the same command are reused).",
+        job_invocation_text(report),
         "",
         f"Teacher: {report['settings']['teacher']}. Students: {report['settings']['students']}.",
         "",
@@ -375,7 +369,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|" + "---:|" * len(tasks),
     ]
     for mode in modes:
-        row = [interval_text(**_mean_low_high(summary[t]["accuracy"][mode])) for t in tasks]
+        row = [seed_summary_text(summary[t]["accuracy"][mode]) for t in tasks]
         lines.append(f"| {MODE_TITLES[mode]} | " + " | ".join(row) + " |")
     lines.append(
         "| Teacher (MiniLM-L6 encoder-decoder) | "
@@ -442,10 +436,6 @@ def student_description(args: argparse.Namespace) -> str:
     )
 
 
-def _mean_low_high(summary: dict[str, Any]) -> dict[str, float]:
-    return {"mean": summary["mean"], "low": summary["low"], "high": summary["high"]}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.smoke:  # a smoke run checks the code: never reuse results of an earlier one
@@ -460,10 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs, notes = build_jobs(args)
     results = run_jobs(jobs, args.work_dir, workers=args.workers)
     report: dict[str, Any] = {
-        "command": " ".join(["python benchmarks/replicate_local.py", *args.argv]),
-        "environment": env,
-        "wall_seconds": time.perf_counter() - started,
-        "job_minutes": sum(result["job_seconds"] for result in results.values()) / 60,
+        **job_report_header("replicate_local.py", args.argv, env, started, results),
         "settings": {
             "tasks": args.tasks,
             "seeds": args.seeds,

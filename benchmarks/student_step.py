@@ -35,7 +35,12 @@ from transformers import (
 )
 
 from attribution_speed import median_seconds
-from benchlib import REPO_ROOT, RESULTS_DIR, cpu_name, write_outputs
+from benchlib import (
+    REPO_ROOT,
+    cpu_name,
+    default_paths,
+    write_outputs,
+)
 from tokendistill.data.example import Example
 from tokendistill.data.palm import load_palm_rationales
 from tokendistill.data.tasks import get_task
@@ -60,12 +65,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.sizes, args.batch_size, args.batches, args.repeats = ["tiny"], 8, 2, 1
         args.threads = args.threads or 1
-    if args.output_dir is None:
-        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    default_paths(args, "student_step", argv)
     return args
 
 

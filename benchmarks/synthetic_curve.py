@@ -35,19 +35,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from benchlib import (
-    REPO_ROOT,
-    RESULTS_DIR,
     Job,
     StudentRecipe,
     cell_text,
     check_settings,
+    default_paths,
     environment,
-    interval_text,
-    machine_text,
+    job_invocation_text,
+    job_report_header,
     paired_summary,
     rationale_cell,
     run_jobs,
     seed_summary,
+    seed_summary_text,
     signed_interval_text,
     student_cell,
     teacher_cell,
@@ -97,16 +97,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None, help="models and caches (resumable)")
     parser.add_argument("--output-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
         args.sizes, args.seeds, args.k_size, args.k_values, args.k_seeds = [40], [0, 1], 40, [1, 5], [0]
         args.validation_size, args.test_size, args.teacher_size, args.teacher_train_size = 20, 30, "tiny", 200
         args.teacher_steps, args.student_steps, args.ig_steps = 20, 8, 2
-    name = "synthetic_curve"
-    if args.work_dir is None:
-        args.work_dir = REPO_ROOT / "runs" / "benchmarks" / (f"{name}-smoke" if args.smoke else name)
-    if args.output_dir is None:
-        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
+    default_paths(args, "synthetic_curve", argv)
     if args.k_size not in args.sizes:
         parser.error(f"--k-size {args.k_size} must be one of --sizes {args.sizes}")
     return args
@@ -255,15 +250,13 @@ def summarise(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> d
 
 
 def markdown(report: dict[str, Any]) -> str:
-    env, s, summary = report["environment"], report["settings"], report["summary"]
+    s, summary = report["settings"], report["summary"]
     teacher = report["teacher"]
     sizes = list(summary["accuracy"])
     lines = [
         "# Synthetic learning curve",
         "",
-        f"`{report['command']}` on {machine_text(env)}; {report['wall_seconds'] / 60:.1f} min wall for this "
-        f"invocation, {report['job_minutes']:.0f} min of job time in all (jobs finished by an earlier "
-        "invocation of the same command are reused).",
+        job_invocation_text(report),
         "",
         f"Task `{s['task']}` (validation {s['validation_size']}, test {s['test_size']} examples). Teacher: "
         f"{s['teacher']}. Students: {s['students']}. Rationales explain the teacher's own prediction; "
@@ -278,7 +271,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|" + "---:|" * len(sizes),
     ]
     for mode in s["modes"]:
-        row = [interval_text(**_mean_low_high(summary["accuracy"][size][mode])) for size in sizes]
+        row = [seed_summary_text(summary["accuracy"][size][mode]) for size in sizes]
         lines.append(f"| {mode} | " + " | ".join(row) + " |")
     lines += [
         "",
@@ -325,13 +318,9 @@ def markdown(report: dict[str, Any]) -> str:
             "|---:|---:|",
         ]
         for k, cell in summary["k_sweep"].items():
-            lines.append(f"| {k} | {interval_text(**_mean_low_high(cell))} |")
+            lines.append(f"| {k} | {seed_summary_text(cell)} |")
     lines += ["", f"Plots: `{report['plots'][0]}`, `{report['plots'][1]}`.", ""]
     return "\n".join(lines)
-
-
-def _mean_low_high(summary: dict[str, Any]) -> dict[str, float]:
-    return {"mean": summary["mean"], "low": summary["low"], "high": summary["high"]}
 
 
 def _error_bars(cells: Sequence[dict[str, Any]]) -> list[list[float]]:
@@ -427,10 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_settings(args.work_dir, shared)
     results = run_jobs(build_jobs(args, settings), args.work_dir, workers=args.workers)
     report: dict[str, Any] = {
-        "command": " ".join(["python benchmarks/synthetic_curve.py", *args.argv]),
-        "environment": env,
-        "wall_seconds": time.perf_counter() - started,
-        "job_minutes": sum(result["job_seconds"] for result in results.values()) / 60,
+        **job_report_header("synthetic_curve.py", args.argv, env, started, results),
         "settings": {
             "task": args.task,
             "sizes": args.sizes,
