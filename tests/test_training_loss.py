@@ -73,17 +73,21 @@ def test_one_pass_loss_and_gradients_equal_two_plain_passes(examples, architectu
     assert combined["labels"].shape[1] > predict["labels"].shape[1]
     assert combined["task"].tolist().count(EXPLAIN) == len(examples) - len(skip)
 
-    losses = one_pass(model, combined, (ALPHA, 1 - ALPHA))
-    one_pass_grads = gradients(model, losses.total)
+    assert_equal_to_two_plain_passes(model, one_pass(model, combined, (ALPHA, 1 - ALPHA)), predict, explain)
+
+
+def assert_equal_to_two_plain_passes(model, losses, predict, explain) -> None:
+    """``losses`` (and their gradients) equal DSS's reference: the model's own loss on each task's batch."""
+    grads = gradients(model, losses.total)
     label_loss, rationale_loss = model(**predict).loss, model(**explain).loss
     reference = ALPHA * label_loss + (1 - ALPHA) * rationale_loss
-    two_pass_grads = gradients(model, reference)
+    reference_grads = gradients(model, reference)
 
     torch.testing.assert_close(losses.label, label_loss.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(losses.rationale, rationale_loss.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(losses.total, reference.detach(), rtol=1e-12, atol=1e-12)
-    assert len(one_pass_grads) == len(two_pass_grads) > 0
-    for mine, theirs in zip(one_pass_grads, two_pass_grads, strict=True):
+    assert len(grads) == len(reference_grads) > 0
+    for mine, theirs in zip(grads, reference_grads, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-12)
 
 
@@ -126,12 +130,4 @@ def test_one_pass_per_task_option_gives_the_same_loss_and_gradients(examples, sk
     losses = DistillTrainer._losses_one_pass_per_task(
         trainer_state, model, inputs, combined["labels"], combined["task"]
     )
-    per_task_grads = gradients(model, losses.total)
-    label_loss, rationale_loss = model(**predict).loss, model(**explain).loss
-    reference = ALPHA * label_loss + (1 - ALPHA) * rationale_loss
-    reference_grads = gradients(model, reference)
-
-    torch.testing.assert_close(losses.label, label_loss.detach(), rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(losses.rationale, rationale_loss.detach(), rtol=1e-12, atol=1e-12)
-    for mine, theirs in zip(per_task_grads, reference_grads, strict=True):
-        torch.testing.assert_close(mine, theirs, rtol=1e-9, atol=1e-12)
+    assert_equal_to_two_plain_passes(model, losses, predict, explain)
