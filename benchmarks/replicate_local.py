@@ -216,10 +216,10 @@ def train_config(plan: TaskPlan, steps: int, learning_rate: float, warmup: bool)
 
 def minilm_job(folder: Path, *, cache_dir: Path, encoder_layers: int = 6, seed: int = 0) -> dict[str, Any]:
     """A MiniLM encoder-decoder, 1 decoder layer: the teachers' start (6 encoder layers) or a student's."""
-    path = build_minilm_seq2seq(
+    build_minilm_seq2seq(
         folder / "model", encoder_layers=encoder_layers, decoder_layers=1, cache_dir=cache_dir, seed=seed
     )
-    return {"path": str(path)}
+    return {"encoder_layers": encoder_layers, "seed": seed}  # the model is <folder>/model
 
 
 def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str, Any]]]:
