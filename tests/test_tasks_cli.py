@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from tokendistill.commands import tasks
+from tokendistill.cli import EXIT_USER_ERROR, main
 
 
 def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    tasks.add_arguments(parser)
-    return tasks.run(parser.parse_args(argv))
+    return main(["tasks", *argv])
 
 
 def test_lists_every_task_with_its_labels(capsys) -> None:
@@ -51,7 +48,12 @@ def test_user_task_options_and_skipped_rows(tmp_path: Path, capsys) -> None:
 
 
 def test_errors_are_reported_not_raised(tmp_path: Path, capsys) -> None:
-    assert run("--show", "anli1", "--split", "train", "--data-dir", str(tmp_path)) == 1
-    assert "training inputs are not in the shared data folder" in capsys.readouterr().err
-    assert run("--show", "nope") == 1
-    assert "unknown task 'nope'" in capsys.readouterr().err
+    assert run("--show", "anli1", "--split", "train", "--data-dir", str(tmp_path)) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("tokendistill: error: ") and err.count("\n") == 1
+    assert "training inputs are not in the shared data folder" in err
+    assert run("--show", "nope") == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        "tokendistill: error: unknown task 'nope'; known tasks: anli1, cqa, esnli, jsonl, svamp, "
+        "synthetic-math, synthetic-nli\n"
+    )

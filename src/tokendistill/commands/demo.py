@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import yaml
 
 from tokendistill.commands.run import add_run_arguments, execute
-from tokendistill.data.errors import DataError
 from tokendistill.experiment.demo import DEMO_CONFIG, demo_config
 
 HELP = (
@@ -27,9 +25,4 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(yaml.safe_dump(DEMO_CONFIG, sort_keys=False), end="")
         return 0
-    try:
-        config = demo_config(args.overrides)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return execute(config, args)
+    return execute(demo_config(args.overrides), args)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tokendistill.attribution.methods import METHODS
+from tokendistill.attribution.sharding import StaleShardsError
 from tokendistill.attribution.stage import DTYPES, TARGET_CHOICES, distributed_state, generate_rationales
+from tokendistill.errors import TokendistillError
 
 HELP = (
     "Score every input word of a split with the teacher's gradients and write the top-k words of each "
@@ -106,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             show_progress=not args.no_progress,
             **parse_key_values(args.method_option, "--method-option"),
         )
+    except StaleShardsError as error:  # shards of a run with other settings: the user chooses --overwrite
+        raise TokendistillError(str(error)) from error
     finally:
         stage_logger.removeHandler(handler)
     if distributed_state().is_main_process:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from tokendistill.data.errors import DataError
+from tokendistill.errors import TokendistillError
 from tokendistill.report import write_report
 
 HELP = (
@@ -26,13 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.output is None and len(args.run_dirs) > 1:
-        print("error: --output is required when reporting on several runs", file=sys.stderr)
-        return 2
+        raise TokendistillError("--output is required when reporting on several runs")
     output = args.output or args.run_dirs[0] / "report"
-    try:
-        files = write_report(args.run_dirs, output)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    files = write_report(args.run_dirs, output)
     print(f"report: {files.html}\n        {files.markdown}")
     return 0

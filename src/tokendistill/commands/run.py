@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from functools import partial
 from pathlib import Path
 
-from tokendistill.data.errors import DataError
 from tokendistill.experiment.config import ExperimentConfig, load_config
 from tokendistill.experiment.plan import REPORT, build_plan
 from tokendistill.experiment.runner import plan_fingerprints, run_plan, stage_status
@@ -68,20 +66,12 @@ def execute(config: ExperimentConfig, args: argparse.Namespace) -> int:
     if args.threads is not None:
         set_torch_threads(args.threads)
         worker_init = partial(set_torch_threads, args.threads)
-    try:
-        run_plan(config, build_plan(config), IMPLEMENTATIONS, jobs=args.jobs, worker_init=worker_init)
-    except DataError as error:  # bad input data met by a stage: one line naming file, line and field
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    # Bad input data met by a stage reaches the user as one line through cli.main.
+    run_plan(config, build_plan(config), IMPLEMENTATIONS, jobs=args.jobs, worker_init=worker_init)
     report = config.output_dir / REPORT
     print(f"report: {report / 'report.html'}\n        {report / 'report.md'}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config, args.overrides)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return execute(config, args)
+    return execute(load_config(args.config, args.overrides), args)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tokendistill.data.errors import DataError
+from tokendistill.data.errors import TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import SPLITS, get_task, task_class, task_names
 
@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="task options as JSON, e.g. for jsonl: '{\"input_fields\": ...}'",
     )
     parser.add_argument(
-        "--skip-bad-rows", action="store_true", help="skip and count bad rows instead of stopping"
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip and count bad rows instead of stopping (a damaged file or broken CSV quoting still stops)",
     )
 
 
@@ -43,15 +45,11 @@ def run(args: argparse.Namespace) -> int:
             labels = f" [labels: {', '.join(cls.labels)}]" if cls.labels else ""
             print(f"{name:16} {summary}{labels}")
         return 0
-    try:
-        task = get_task(args.show, **args.options)
-        examples = task.load(args.split, args.data_dir, skip_bad_rows=args.skip_bad_rows)
-    except (DataError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 1
+    # Errors (bad rows, unknown task or option, missing file) reach the user as one line through cli.main.
+    if not isinstance(args.options, dict):
+        raise TaskError(f"--options must be a JSON object of task options, got {args.options!r}")
+    task = get_task(args.show, **args.options)
+    examples = task.load(args.split, args.data_dir, skip_bad_rows=args.skip_bad_rows)
     marks = f"{TEMPLATE_OPEN}...{TEMPLATE_CLOSE}"
     print(f"{args.show} {args.split}: {len(examples)} examples; template words are marked {marks}")
     if task.last_skipped:

@@ -3,6 +3,10 @@
 Every record keeps where it came from (file and line, or Hub dataset and row), so a bad value stops
 loading with a ``DataError`` that names the file, the line and the field. Loaders build their examples
 through ``collect_examples``, which either raises on the first bad row or skips bad rows and counts them.
+
+A damaged file is not a bad row: a truncated or corrupt ``.gz`` and a CSV quote that is never closed make
+every later row unreadable, so they always raise (even when bad rows are skipped) rather than leave a
+silently shorter dataset. Only what is yielded as a ``DataError`` may be skipped.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +41,69 @@ def detect_format(path: Path) -> Format:
 
 
 def open_binary(path: Path) -> IO[bytes]:
-    """Open ``path`` for reading bytes, decompressing it when its name ends in ``.gz``."""
+    """Open ``path`` for reading bytes, decompressing it when its name ends in ``.gz``.
+
+    A folder is refused by name; read through ``read_lines`` or ``read_json`` so that a damaged ``.gz`` is
+    reported as a ``DataError`` too.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(path, None, None, "is a folder, not a data file")
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+# What gzip raises for a truncated stream (EOFError), a bad header or CRC (BadGzipFile, an OSError) or bad
+# deflate data (zlib.error).
+_GZIP_ERRORS = (EOFError, zlib.error, OSError)
+
+
+def damaged_gzip(path: Path, line: int | None, error: BaseException) -> DataError:
+    """The error for a ``.gz`` that cannot be decompressed; ``line``: the first line that was not read."""
+    return DataError(
+        path,
+        line,
+        None,
+        f"damaged gzip file ({error}); it is truncated or corrupt, so --skip-bad-rows cannot skip it: "
+        "replace the file",
+    )
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """The raw lines of ``path`` (decompressed when ``.gz``); a damaged ``.gz`` raises ``DataError``.
+
+    Lines read before the damage are yielded; the error names the first line that could not be read.
+    """
+    path = Path(path)
+    with open_binary(path) as handle:
+        count = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except _GZIP_ERRORS as error:
+                if path.suffix != ".gz":
+                    raise
+                raise damaged_gzip(path, count + 1, error) from error
+            if not raw:
+                return
+            count += 1
+            yield raw
 
 
 def read_json(path: Path) -> Any:
     """Parse a whole (optionally gzipped) JSON document, such as the DSS PaLM output arrays."""
+    path = Path(path)
     with open_binary(path) as handle:
         try:
-            return json.loads(handle.read().decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            line = getattr(error, "lineno", None)
-            raise DataError(path, line, None, f"malformed JSON: {error}") from error
+            data = handle.read()
+        except _GZIP_ERRORS as error:
+            if path.suffix != ".gz":
+                raise
+            raise damaged_gzip(path, None, error) from error
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        line = getattr(error, "lineno", None)
+        raise DataError(path, line, None, f"malformed JSON: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -99,9 +155,10 @@ class Row:
 def iter_rows(path: Path, format: Format | None = None) -> Iterator[Row | DataError]:
     """The records of a JSON Lines or CSV file, in order; a line that cannot be read yields its error.
 
-    Yielding the error instead of raising it lets a caller skip a malformed line and go on reading.
-    Blank lines in JSON Lines hold no record and are passed over. ``format`` overrides the extension
-    (the DSS ``*.json`` files are JSON Lines despite their name).
+    Yielding the error instead of raising it lets a caller skip a malformed line and go on reading. What
+    would lose more than its own line (a damaged ``.gz``, a CSV quote never closed) is raised instead, so
+    no caller can skip it by accident. Blank lines in JSON Lines hold no record and are passed over.
+    ``format`` overrides the extension (the DSS ``*.json`` files are JSON Lines despite their name).
     """
     path = Path(path)
     if (format or detect_format(path)) == "csv":
@@ -119,37 +176,45 @@ def read_records(path: Path, format: Format | None = None) -> Iterator[tuple[int
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row | DataError]:
-    with open_binary(path) as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield DataError(path, line_number, None, f"not UTF-8 text: {error}")
-                continue
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield DataError(
-                    path, line_number, None, f"malformed JSON: {error.msg} (column {error.colno})"
-                )
-                continue
-            if not isinstance(record, dict):
-                yield DataError(
-                    path, line_number, None, f"expected a JSON object, got {type(record).__name__}"
-                )
-                continue
-            yield Row(str(path), line_number, record)
+    for line_number, raw in enumerate(read_lines(path), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield DataError(path, line_number, None, f"not UTF-8 text: {error}")
+            continue
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as error:
+            yield DataError(path, line_number, None, f"malformed JSON: {error.msg} (column {error.colno})")
+            continue
+        if not isinstance(record, dict):
+            yield DataError(path, line_number, None, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield Row(str(path), line_number, record)
 
 
 def _csv_rows(path: Path) -> Iterator[Row | DataError]:
+    """CSV records; a quoted field may span lines, so each record is reported by the line it starts on.
+
+    The reader is strict, so a quote that is never closed (which would otherwise swallow every later row
+    into one field) or text after a closing quote is an error. Within one line it is a bad row like any
+    other; across lines, as is a record that spans several lines and has the wrong number of values, a
+    stray quote has joined rows, and skipping the record would lose more rows than it counts: that raises,
+    naming the line where the quote opened.
+    """
+    gz = path.suffix == ".gz"
     with open_binary(path) as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, strict=True)
         try:
             header = next(reader, None)
         except (UnicodeDecodeError, csv.Error) as error:
             raise DataError(path, 1, None, f"unreadable CSV header: {error}") from error
+        except _GZIP_ERRORS as error:
+            if not gz:
+                raise
+            raise damaged_gzip(path, 1, error) from error
         if header is None:
             return
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -161,17 +226,43 @@ def _csv_rows(path: Path) -> Iterator[Row | DataError]:
                 values = next(reader)
             except StopIteration:
                 return
-            except (UnicodeDecodeError, csv.Error) as error:
-                yield DataError(path, start, None, f"unreadable CSV: {error}")
-                return  # the reader cannot resynchronise after a broken quote or encoding
+            except csv.Error as error:
+                if reader.line_num == start:  # the reader dropped this line only and goes on at the next
+                    yield DataError(path, start, None, f"broken CSV quoting: {error}")
+                    continue
+                raise DataError(path, start, None, _broken_quote(error, reader.line_num)) from error
+            except UnicodeDecodeError as error:
+                # Text is decoded a block at a time, so the bad bytes are on this line or a later one.
+                raise DataError(
+                    path, start, None, f"not UTF-8 text at or after this line: {error}"
+                ) from error
+            except _GZIP_ERRORS as error:
+                if not gz:
+                    raise
+                raise damaged_gzip(path, start, error) from error
             if not values:
                 continue
             if len(values) != len(header):
-                yield DataError(
-                    path, start, None, f"{len(values)} values but the header has {len(header)} columns"
-                )
+                count = f"{len(values)} values but the header has {len(header)} columns"
+                if reader.line_num > start:
+                    joined = f"a quoted field opened on this line runs to line {reader.line_num}"
+                    raise DataError(path, start, None, f"{count}: {joined}; {_UNSKIPPABLE_QUOTE}")
+                yield DataError(path, start, None, count)
                 continue
             yield Row(str(path), start, dict(zip(header, values, strict=True)))
+
+
+def _broken_quote(error: csv.Error, end_line: int) -> str:
+    if "unexpected end of data" in str(error):
+        where = f"is never closed (the record runs to the end of the file, line {end_line})"
+    else:
+        where = f"is broken ({error}, line {end_line})"
+    return f"a quote opened on this line {where}; {_UNSKIPPABLE_QUOTE}"
+
+
+_UNSKIPPABLE_QUOTE = (
+    "the rows it joined cannot be told apart, so --skip-bad-rows cannot skip it: fix the quoting"
+)
 
 
 def collect_examples(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tokendistill.data.errors import DataError
+from tokendistill.data.errors import DataError, UnknownTaskError
 from tokendistill.data.example import Example
 from tokendistill.data.io import Row, iter_rows, read_json
 from tokendistill.data.tasks import get_task
@@ -154,7 +154,9 @@ def _lookup(by_key: dict[str, PalmRationale], key: str, inputs: Path) -> PalmRat
 
 def _source(task_name: str) -> _Source:
     if task_name not in _SOURCES:
-        raise KeyError(f"no DSS PaLM rationales for task {task_name!r}; they exist for {', '.join(_SOURCES)}")
+        raise UnknownTaskError(
+            f"no DSS PaLM rationales for task {task_name!r}; they exist for {', '.join(_SOURCES)}"
+        )
     return _SOURCES[task_name]
 
 

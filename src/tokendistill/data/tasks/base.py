@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from tokendistill.data.errors import TaskError, TaskOptionError, UnknownTaskError
 from tokendistill.data.example import Example
+from tokendistill.errors import TokendistillError
 
 SPLITS = ("train", "validation", "test")
 
@@ -38,7 +41,7 @@ class Task(ABC):
 def check_split(split: str) -> None:
     """Raise a clear error for a split name outside ``SPLITS``."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        raise TaskError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
 
 
 _REGISTRY: dict[str, type[Task]] = {}
@@ -64,10 +67,38 @@ def task_names() -> list[str]:
 def task_class(name: str) -> type[Task]:
     """The class registered as ``name`` (its ``labels`` and docstring describe it without building it)."""
     if name not in _REGISTRY:
-        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
+        raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(task_names())}")
     return _REGISTRY[name]
 
 
 def get_task(name: str, **options: object) -> Task:
-    """Build the task called ``name``; ``options`` go to its constructor (e.g. field names for ``jsonl``)."""
-    return task_class(name)(**options)
+    """Build the task called ``name``; ``options`` go to its constructor (e.g. field names for ``jsonl``).
+
+    An unknown or missing option, or a value the constructor rejects, raises ``TaskError`` naming the task
+    and, for an unknown option, the options it takes.
+    """
+    cls = task_class(name)
+    check_task_options(cls, options)
+    try:
+        return cls(**options)
+    except TokendistillError:  # already names what is wrong (a data file, an option)
+        raise
+    except (TypeError, ValueError) as error:  # a value of the wrong type or out of range
+        raise TaskError(f"task {name!r}: {error}") from error
+
+
+def check_task_options(cls: type[Task], options: dict[str, object]) -> None:
+    """Raise ``TaskOptionError`` for an option ``cls`` does not take or a required one that is missing."""
+    parameters = inspect.signature(cls).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return
+    named = {p.name: p for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    unknown = [key for key in options if key not in named]
+    if unknown:
+        takes = f"its options are {', '.join(named)}" if named else "it takes no options"
+        raise TaskOptionError(
+            f"task {cls.name!r} has no option {', '.join(map(repr, unknown))}; {takes}", unknown[0]
+        )
+    missing = [key for key, p in named.items() if p.default is p.empty and key not in options]
+    if missing:
+        raise TaskOptionError(f"task {cls.name!r} needs option(s) {', '.join(missing)}")

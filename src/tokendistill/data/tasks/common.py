@@ -7,10 +7,21 @@ from pathlib import Path
 
 import datasets
 
+from tokendistill.data.errors import DataError
+
 
 def staged_file(data_dir: Path, relative: str, missing_note: str = "") -> Path:
-    """``data_dir / relative``, or a ``FileNotFoundError`` that says why the file may be absent."""
+    """``data_dir / relative``, or a ``FileNotFoundError`` that says why the file may be absent.
+
+    A ``data_dir`` that is a file, or a file the layout names that is a folder, is a ``DataError``.
+    """
+    if Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DataError(
+            data_dir, None, None, "is a file; the data folder must be a folder laid out like ../shared/data"
+        )
     path = Path(data_dir) / relative
+    if path.is_dir():
+        raise DataError(path, None, None, "is a folder, not a data file")
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found" + (f": {missing_note}" if missing_note else ""))
     return path

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokendistill.data.errors import DataError
+from tokendistill.data.errors import DataError, TaskError
 from tokendistill.data.example import Example, Segment, Span, own, template
 from tokendistill.data.hub import hub_rows
 from tokendistill.data.io import Row, collect_examples, iter_rows
@@ -140,7 +140,7 @@ class CQATask(Task):
         unknown = sorted(set(by_id) - set(order))
         missing = len(set(order) - set(by_id))
         if unknown or missing != self.last_skipped:
-            raise ValueError(
+            raise TaskError(
                 "cqa: the training rows do not match the ids of DSS's CoS-E training set "
                 f"({len(unknown)} unknown ids, {missing} ids absent, {self.last_skipped} rows skipped)"
             )

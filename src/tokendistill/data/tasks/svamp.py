@@ -77,16 +77,20 @@ class SVAMPTask(Task):
     def load(self, split: str, data_dir: Path | None = None, *, skip_bad_rows: bool = False) -> list[Example]:
         check_split(split)
         rows: Iterable[Row | DataError]
+        source: str | Path
         if data_dir is None:
             # The Hub copy splits the 1,000 items its own way; merge them, DSS's split is rebuilt below.
+            source = HUB_ID
             rows = itertools.chain(hub_rows(HUB_ID, "train"), hub_rows(HUB_ID, "test"))
         else:
-            rows = iter_rows(staged_file(data_dir, "svamp/all.jsonl.gz"))
+            source = staged_file(data_dir, "svamp/all.jsonl.gz")
+            rows = iter_rows(source)
         examples, self.last_skipped = collect_examples(
             rows, problem_example, skip_bad_rows=skip_bad_rows, id_field="ID"
         )
         if len(examples) + self.last_skipped != SIZE:
-            raise ValueError(f"svamp: expected {SIZE} problems, read {len(examples) + self.last_skipped}")
+            read = len(examples) + self.last_skipped
+            raise DataError(source, None, None, f"svamp: expected {SIZE} problems, read {read}")
         by_id = {example.id: example for example in examples}
         return [by_id[id] for id in dss_split_ids()[split] if id in by_id]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tokendistill.data.errors import DataError, TaskError
 from tokendistill.data.example import Example, Segment, own, template
 from tokendistill.data.io import Row, collect_examples, detect_format, iter_rows
 from tokendistill.data.tasks.base import SPLITS, Task, check_split, register_task
@@ -37,13 +38,20 @@ class UserTask(Task):
         super().__init__()
         self.input_fields = [input_fields] if isinstance(input_fields, str) else list(input_fields)
         if not self.input_fields:
-            raise ValueError("jsonl task: input_fields must name at least one field")
+            raise TaskError("jsonl task: input_fields must name at least one field")
         unknown = sorted(set(files) - set(SPLITS))
         if unknown:
-            raise ValueError(f"jsonl task: unknown split names {unknown} in files; use {', '.join(SPLITS)}")
+            raise TaskError(f"jsonl task: unknown split names {unknown} in files; use {', '.join(SPLITS)}")
         self.files = {split: Path(path) for split, path in files.items()}
         for path in self.files.values():
-            detect_format(path)  # an unsupported extension fails now, not at the first load
+            try:
+                detect_format(path)  # an unsupported extension fails now, not at the first load
+            except DataError:
+                if path.is_dir():
+                    raise DataError(
+                        path, None, None, "is a folder; files maps each split to one file"
+                    ) from None
+                raise
         self.target_field = target_field
         self.id_field = id_field
         self.labels = None if labels is None else tuple(labels)
@@ -52,9 +60,7 @@ class UserTask(Task):
     def load(self, split: str, data_dir: Path | None = None, *, skip_bad_rows: bool = False) -> list[Example]:
         check_split(split)
         if split not in self.files:
-            raise ValueError(
-                f"jsonl task: no file given for split {split!r} (files: {', '.join(self.files)})"
-            )
+            raise TaskError(f"jsonl task: no file given for split {split!r} (files: {', '.join(self.files)})")
         path = self.files[split]
         if data_dir is not None and not path.is_absolute():
             path = Path(data_dir) / path

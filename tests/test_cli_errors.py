@@ -1,0 +1,207 @@
+"""A user's mistake ends every command with one line, ``tokendistill: error: ...``, and exit status 2.
+
+Bad data, an unknown task or task option, a folder where a file belongs: no traceback unless ``--debug``
+asks for it. The data is read before any model is loaded, so these tests name a model that does not exist.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import shutil
+import zlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tokendistill.cli import EXIT_USER_ERROR, main
+from tokendistill.data.errors import DataError, TaskError, UnknownTaskError
+from tokendistill.errors import TokendistillError
+from tokendistill.experiment.runner import RunFolderError
+
+SPLITS = ("train", "validation", "test")
+JSONL_OPTIONS = "input_fields, target_field, files, id_field, labels, separator"
+
+
+def truncate(path: Path) -> int:
+    """Cut the gzip file ``path`` in half; return the first line that can no longer be read."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2]).count(b"\n") + 1
+
+
+def command_line(command: str, task: list[str], tmp_path: Path) -> list[str]:
+    """``command`` with ``task`` options and whatever else it requires; the model does not exist."""
+    model = ["--model", str(tmp_path / "no-such-model")]
+    output = ["--output", str(tmp_path / ("out.jsonl" if command == "rationales" else "out"))]
+    return [command, *([] if command == "build-tiny" else model), *task, *output]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("tokendistill: error: ") and err.count("\n") == 1, err
+    return err.removeprefix("tokendistill: error: ").rstrip("\n")
+
+
+DATA_COMMANDS = ["rationales", "train-teacher", "train-student", "evaluate", "build-tiny"]
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_damaged_data_is_one_line_in_every_command(
+    shared_data: Path, tmp_path: Path, command, capsys
+) -> None:
+    path = tmp_path / "data" / "svamp" / "all.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    shutil.copy(shared_data / "svamp" / "all.jsonl.gz", path)
+    line = truncate(path)
+    argv = command_line(command, ["--task", "svamp", "--data-dir", str(tmp_path / "data")], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(f"{path}:{line}: damaged gzip file (Compressed file ended")
+
+
+def test_damaged_data_in_an_experiment_run(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "data.jsonl.gz"
+    lines = "".join(f'{{"t": "example {i} {"word " * (i % 9)}", "y": "a"}}\n' for i in range(3000))
+    path.write_bytes(gzip.compress(lines.encode()))
+    line = truncate(path)
+    config = {
+        "output_dir": str(tmp_path / "run"),
+        "task": {
+            "name": "jsonl",
+            "options": {"input_fields": "t", "target_field": "y", "files": dict.fromkeys(SPLITS, str(path))},
+        },
+        "teacher": {"tiny": {}},
+        "students": {"models": [{"name": "s", "tiny": {}}]},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(tmp_path / "config.yaml")]) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(f"{path}:{line}: damaged gzip file (")
+
+
+@pytest.mark.parametrize("command", ["tasks", *DATA_COMMANDS])
+def test_unknown_task_option_names_it_and_the_allowed_ones(tmp_path: Path, command, capsys) -> None:
+    if command == "tasks":
+        argv = ["tasks", "--show", "jsonl", "--options", '{"input_fields": "t", "bogus": 1}']
+    else:
+        argv = command_line(command, ["--task", "jsonl", "--task-option", "bogus=1"], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == f"task 'jsonl' has no option 'bogus'; its options are {JSONL_OPTIONS}"
+
+
+def test_other_task_mistakes_are_one_line(tmp_path: Path, capsys) -> None:
+    argv = command_line("evaluate", ["--task", "jsonl"], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == "task 'jsonl' needs option(s) input_fields, target_field, files"
+    argv = command_line("rationales", ["--task", "synthetic-nli", "--task-option", "size=many"], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith("task 'synthetic-nli': invalid literal for int()")
+    assert main(command_line("train-teacher", ["--task", "nope"], tmp_path)) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith("unknown task 'nope'; known tasks: anli1, cqa")
+    argv = command_line("train-student", ["--task", "synthetic-nli", "--mode", "dss"], tmp_path)
+    assert main([*argv, "--data-dir", str(tmp_path)]) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith("no DSS PaLM rationales for task 'synthetic-nli'")
+
+
+def test_a_multi_line_message_becomes_one_line(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("task: [unclosed\n")
+    assert main(["run", str(config)]) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(f"{config}:2: invalid YAML: ")
+
+
+def test_a_folder_where_a_file_belongs(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "folder.jsonl"
+    folder.mkdir()
+    options = f'{{"input_fields": "t", "target_field": "y", "files": {{"test": "{folder}"}}}}'
+    assert main(["tasks", "--show", "jsonl", "--split", "test", "--options", options]) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == f"{folder}: is a folder, not a data file"
+    task = ["--task", "jsonl", "--task-option", f'files={{"test": "{tmp_path}"}}']
+    task += ["--task-option", "input_fields=t", "--task-option", "target_field=y"]
+    assert main(command_line("evaluate", task, tmp_path)) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == f"{tmp_path}: is a folder; files maps each split to one file"
+
+    task = ["--task", "synthetic-nli", "--task-option", "size=20"]
+    argv = command_line(
+        "train-student", [*task, "--mode", "rationale", "--rationales", str(folder)], tmp_path
+    )
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == f"{folder}: Is a directory"
+    assert main([*command_line("rationales", task, tmp_path), "--stopwords", str(folder)]) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == f"{folder}: Is a directory"
+
+
+def test_a_file_where_the_data_folder_belongs(shared_data: Path, tmp_path: Path, capsys) -> None:
+    data_file = shared_data / "svamp" / "all.jsonl.gz"
+    assert main(["tasks", "--show", "svamp", "--data-dir", str(data_file)]) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(f"{data_file}: is a file; the data folder must be a folder")
+    argv = command_line("evaluate", ["--task", "svamp", "--data-dir", str(data_file)], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(f"{data_file}: is a file")
+
+
+def test_debug_flag_and_environment_show_the_traceback(tmp_path: Path, capsys, monkeypatch) -> None:
+    argv = command_line("evaluate", ["--task", "jsonl", "--task-option", "bogus=1"], tmp_path)
+    assert main(["--debug", *argv]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and "TaskOptionError" in err
+    assert (
+        err.splitlines()[-1]
+        == f"tokendistill: error: task 'jsonl' has no option 'bogus'; its options are {JSONL_OPTIONS}"
+    )
+    assert main([*argv, "--debug"]) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith("Traceback")
+    monkeypatch.setenv("TOKENDISTILL_DEBUG", "1")
+    assert main(argv) == EXIT_USER_ERROR
+    assert capsys.readouterr().err.startswith("Traceback")
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch) -> None:
+    """Only the user-facing error classes are turned into one line; anything else is raised as it was."""
+    from tokendistill.commands import tasks
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(tasks, "run", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["tasks"])
+
+    def key_error(args):
+        return {}["missing"]
+
+    monkeypatch.setattr(tasks, "run", key_error)
+    with pytest.raises(KeyError):
+        main(["tasks"])
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DataError("data.jsonl", 3, "label", "unknown label 'x'"),
+        RunFolderError(Path("/run/teacher"), "move it away"),
+        TaskError("task 'jsonl' has no option 'bogus'"),
+        UnknownTaskError("unknown task 'nope'"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_cross_process_boundaries(error: TokendistillError) -> None:
+    """``run --jobs N`` sends a stage's error back from a worker process by pickling it."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error) and vars(copy) == vars(error)
+
+
+def test_shards_of_other_settings_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """The rationale stage refuses shards left by a run with other settings; the user picks --overwrite."""
+    from tokendistill.attribution.sharding import StaleShardsError
+    from tokendistill.commands import rationales
+
+    def stale(*args, **kwargs):
+        raise StaleShardsError(
+            "out.jsonl.shards: made with other settings (k: 5 -> 3); rerun with --overwrite"
+        )
+
+    monkeypatch.setattr(rationales, "generate_rationales", stale)
+    assert main(command_line("rationales", ["--task", "synthetic-nli"], tmp_path)) == EXIT_USER_ERROR
+    assert one_line_error(capsys).endswith("(k: 5 -> 3); rerun with --overwrite")
