@@ -256,3 +256,112 @@ def test_config_choices_match_the_engines():
 
     assert set(get_args(Method)) == set(METHODS)
     assert set(get_args(Mode)) == set(STUDENT_MODES)
+
+
+# Issue 11: what used to pass loading and fail later, or was silently coerced, is refused at load time.
+
+ATTRIBUTION = "attribution:\n  k: {}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line", "problem"),
+    [
+        (MINIMAL + ATTRIBUTION.format("true"), "attribution.k", 11, "valid integer"),
+        (MINIMAL + ATTRIBUTION.format('"5"'), "attribution.k", 11, "valid integer"),
+        (MINIMAL + ATTRIBUTION.format("5.0"), "attribution.k", 11, "valid integer"),
+        (MINIMAL + ATTRIBUTION.format("0"), "attribution.k", 11, "greater than or equal to 1"),
+        (MINIMAL + ATTRIBUTION.format("500"), "attribution.k", 11, "less than or equal to 100"),
+        (MINIMAL + "sweeps:\n  k: [3, 1000]\n", "sweeps.k.1", 11, "less than or equal to 100"),
+        (MINIMAL + '  alpha: "0.5"\n', "students.alpha", 10, "valid number"),
+        (MINIMAL + "seeds: [0, true]\n", "seeds.1", 10, "valid integer"),
+        (edit(TEACHER, TEACHER + '\n  training: {max_steps: "100"}'), "teacher.training.max_steps", 6,
+         "valid integer"),
+        (edit(TEACHER, TEACHER + '\n  training: {bf16: "yes"}'), "teacher.training.bf16", 6, "valid boolean"),
+        (edit(TEACHER, TEACHER + "\n  training: {task_passes: true}"), "teacher.training.task_passes", 6,
+         "expected 1 or 2"),
+        (edit(TASK, TASK + "\n  options: {sise: 50}"), "task.options.sise", 4,
+         "task 'synthetic-nli' has no option 'sise'; its options are size, validation_size, test_size, seed"),
+        (edit(TASK, TASK + '\n  options: {size: "50"}'), "task.options.size", 4, "valid integer"),
+        (edit(TASK, "  name: cqa\n  options: {size: 5}"), "task.options.size", 4, "takes no options"),
+        (edit(TEACHER, TEACHER + "\n  training:\n    training_args: {output_dir: /elsewhere}"),
+         "teacher.training.training_args.output_dir", 7, "checkpoints go in the model folder"),
+    ],
+)  # fmt: skip
+def test_late_or_coerced_values_fail_at_load_naming_file_line_and_field(tmp_path, text, field, line, problem):
+    error = error_of(tmp_path, text)
+    assert (error.field, error.line) == (field, line)
+    assert problem in error.problem
+    assert error.path == str(tmp_path / "config.yaml")
+
+
+def test_duplicate_key_names_both_lines(tmp_path):
+    error = error_of(tmp_path, edit(TEACHER, TEACHER + "\n  seed: 1\n  seed: 2"))
+    assert (error.field, error.line) == ("teacher.seed", 7)
+    assert "duplicate key" in error.problem and "line 6" in error.problem
+
+
+def test_exponent_numbers_read_as_numbers_in_the_file_and_in_overrides(tmp_path):
+    text = edit(TEACHER, TEACHER + "\n  training: {learning_rate: 3e-4}")
+    config = load_config(write(tmp_path, text), ["students.training.learning_rate=1E-3"], base_dir=tmp_path)
+    assert config.teacher.training.learning_rate == 3e-4 and config.students.training.learning_rate == 1e-3
+
+
+def test_output_dir_in_training_args_from_an_override_is_blamed_on_it(tmp_path):
+    override = "students.training.training_args.output_dir=/elsewhere"
+    error = error_of(tmp_path, MINIMAL, [override])
+    assert error.path == f"command line override {override!r}"
+    assert error.field == "students.training.training_args.output_dir"
+
+
+JSONL = """\
+output_dir: runs/x
+task:
+  name: jsonl
+  options:
+    input_fields: [text]
+    target_field: label
+    files: {{train: {train}, validation: {validation}, test: test.jsonl}}
+teacher:
+  tiny: {{}}
+students:
+  models: [{{name: s, tiny: {{}}}}]
+"""
+
+
+@pytest.fixture
+def jsonl_dir(tmp_path):
+    for split in ("train", "validation", "test"):
+        (tmp_path / f"{split}.jsonl").write_text('{"text": "a b", "label": "x"}\n')
+    (tmp_path / "folder.jsonl").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("train", "validation", "field", "problem"),
+    [
+        ("missing.jsonl", "validation.jsonl", "task.options.files.train", "data file not found"),
+        ("train.jsonl", "folder.jsonl", "task.options.files.validation", "is a folder, not a data file"),
+        ("train.jsonl", "notes.txt", "task.options", "unknown file type"),
+    ],
+)
+def test_jsonl_data_files_are_checked_at_load(jsonl_dir, train, validation, field, problem):
+    error = error_of(jsonl_dir, JSONL.format(train=train, validation=validation))
+    assert error.field == field and problem in error.problem.lower()
+    assert error.line == (7 if "files" in field else 4)
+
+
+def test_jsonl_files_are_found_from_data_dir_and_every_used_split_needs_one(jsonl_dir, tmp_path):
+    text = JSONL.format(train="train.jsonl", validation="validation.jsonl")
+    config = load_config(write(jsonl_dir, text), base_dir=jsonl_dir)
+    assert config.task.options["files"]["train"] == "train.jsonl"  # as written: fingerprints unchanged
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # Relative files are read from data_dir when there is one (else the working directory).
+    assert load_config(write(elsewhere, text), [f"task.data_dir={jsonl_dir}"], base_dir=elsewhere)
+    error = error_of(jsonl_dir, text, [f"task.data_dir={elsewhere}"])
+    assert "data file not found" in error.problem and str(elsewhere / "train.jsonl") in error.problem
+    no_test = text.replace(", test: test.jsonl", "")
+    error = error_of(jsonl_dir, no_test)
+    assert error.field == "task.options.files" and "no file for split 'test'" in error.problem
+    error = error_of(jsonl_dir, text.replace("    target_field: label\n", ""))
+    assert error.field == "task.options" and "needs option(s) target_field" in error.problem

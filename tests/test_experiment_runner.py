@@ -255,12 +255,14 @@ def test_killed_run_completes_on_rerun_without_redoing_finished_stages(tmp_path,
 
 
 def timed_stage(ctx: StageContext) -> None:
-    """A stub for worker processes: records when it ran, takes a moment, fails where the config says."""
+    """A stub for worker processes: records when it ran, takes a moment, fails where ``fail.json`` (next to
+    the run folder) says."""
     import time
 
     ctx.dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    if ctx.stage.key in ctx.config.task.options.get("fail", []):
+    fail = ctx.run_dir.parent / "fail.json"
+    if fail.is_file() and ctx.stage.key in json.loads(fail.read_text()):
         raise RuntimeError(f"stage {ctx.stage.key} failed on purpose")
     time.sleep(0.2)
     (ctx.dir / "times.json").write_text(json.dumps([start, time.time()]))
@@ -287,7 +289,8 @@ def test_parallel_jobs_respect_dependencies_and_overlap(tmp_path):
 @pytest.mark.slow
 def test_parallel_failure_stops_dependents_and_keeps_finished_work(tmp_path):
     failing = "rationales/saliency-k5"
-    config = make_config(tmp_path, task__options={"size": 20, "fail": [failing]})
+    (tmp_path / "fail.json").write_text(json.dumps([failing]))
+    config = make_config(tmp_path)
     with pytest.raises(RuntimeError, match="failed on purpose"):
         run_plan(config, build_plan(config), dict.fromkeys(STAGE_KINDS, timed_stage), jobs=2, log=print)
     assert read_marker(config.output_dir / failing)["status"] == "started"

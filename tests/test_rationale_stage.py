@@ -159,9 +159,10 @@ def test_crash_between_write_and_rename_then_resume_gives_identical_bytes(
         with pytest.raises(KeyboardInterrupt):
             generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)
     assert (shards / "shard-000000.jsonl").is_file()
-    assert (shards / "shard-000001.jsonl.tmp").is_file()  # written in full, never renamed
-    assert not (shards / "shard-000001.jsonl").exists()
+    assert not (shards / "shard-000001.jsonl").exists()  # written in full, never renamed
     assert not output.exists()
+    # An interrupt cleans up its temporary file; a SIGKILL would leave one, half written: plant that.
+    (shards / "shard-000001.jsonl.tmp").write_bytes(b'{"id": "half a rec')
 
     computed = count_computed(monkeypatch)
     generate_rationales(teacher, TASK, "train", output, show_progress=False, **RUN)

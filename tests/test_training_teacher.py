@@ -58,3 +58,30 @@ def test_lora_teacher_saves_merged_weights_that_load_as_a_plain_model(task, tiny
             base_logits = adapted(**batch, decoder_input_ids=decoder_input_ids).logits
     torch.testing.assert_close(merged_logits, adapted_logits, rtol=1e-5, atol=1e-5)
     assert (merged_logits - base_logits).abs().max() > 1e-3
+
+
+def test_training_args_may_not_send_checkpoints_elsewhere(tmp_path):
+    """Issue 11: output_dir in training_args would write checkpoints outside the model folder, where
+    resuming never finds them."""
+    import argparse
+
+    from tokendistill.commands.training_options import add_training_arguments, train_config_from_args
+    from tokendistill.errors import TokendistillError
+    from tokendistill.training.config import TrainConfig, training_arguments
+
+    elsewhere = str(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="may not set 'output_dir'"):
+        TrainConfig(training_args={"output_dir": elsewhere})
+    config = TrainConfig(training_args={"lr_scheduler_type": "constant"})
+    assert training_arguments(config, tmp_path / "model").output_dir == str(tmp_path / "model")
+    config.training_args["output_dir"] = elsewhere  # changed after construction: still refused
+    with pytest.raises(ValueError, match="may not set 'output_dir'"):
+        training_arguments(config, tmp_path / "model")
+
+    parser = argparse.ArgumentParser()
+    add_training_arguments(parser)
+    with pytest.raises(TokendistillError, match=r"--training-arg output_dir: not allowed.*--output"):
+        train_config_from_args(parser.parse_args(["--training-arg", f"output_dir={elsewhere}"]))
+    args = parser.parse_args(["--training-arg", "lr_scheduler_type=constant"])
+    assert train_config_from_args(args).training_args == {"lr_scheduler_type": "constant"}
+    assert not (tmp_path / "elsewhere").exists()

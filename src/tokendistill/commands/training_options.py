@@ -8,7 +8,8 @@ from pathlib import Path
 from tokendistill.commands.rationales import parse_key_values
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.base import Task
-from tokendistill.training.config import TrainConfig
+from tokendistill.errors import TokendistillError
+from tokendistill.training.config import TrainConfig, reserved_training_arg_problems
 
 DEFAULTS = TrainConfig()
 
@@ -80,11 +81,20 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other Seq2SeqTrainingArguments field, repeatable (e.g. lr_scheduler_type=constant)",
+        help="any other Seq2SeqTrainingArguments field, repeatable (e.g. lr_scheduler_type=constant); "
+        "not output_dir: checkpoints go in --output",
     )
     group.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in the output folder"
     )
+
+
+def training_args_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """The ``--training-arg`` pairs; a field the command sets itself (``output_dir``) is refused."""
+    training_args = parse_key_values(args.training_arg, "--training-arg")
+    for key, why in reserved_training_arg_problems(training_args).items():
+        raise TokendistillError(f"--training-arg {key}: not allowed: {why} (give that folder as --output)")
+    return training_args
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -108,5 +118,5 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         max_eval_examples=args.max_eval_examples,
         bf16=args.bf16,
         report_to=tuple(args.report_to),
-        training_args=parse_key_values(args.training_arg, "--training-arg"),
+        training_args=training_args_from_args(args),
     )

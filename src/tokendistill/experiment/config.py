@@ -1,19 +1,28 @@
 """The experiment config: one YAML file describes a whole run, command-line overrides change single fields.
 
-Every section forbids unknown fields, so a typo fails at once instead of being silently ignored. Errors are
-raised as ``DataError`` naming the config file, the YAML line and the dotted field path.
+Every section forbids unknown fields, so a typo fails at once instead of being silently ignored, and
+checks types strictly: ``k: true``, ``alpha: "0.5"`` or ``seeds: [1.0]`` are errors, not coerced. YAML
+mappings may not repeat a key, and ``5e-5`` reads as a number (YAML 1.1 makes it a string). What a stage
+would only find out later is checked at load time too: the task's options against its constructor, the
+data files a ``jsonl`` task names, ``output_dir`` in ``training_args``. Errors are raised as ``DataError``
+naming the config file, the YAML line and the dotted field path; a config remembers where it came from, so
+``check_machine`` (bf16 on a machine without it, checked when a run starts) names them too.
 """
 
 from __future__ import annotations
 
+import re
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -21,6 +30,7 @@ from pydantic import (
 )
 
 from tokendistill.data.errors import DataError
+from tokendistill.training.config import bf16_unsupported, reserved_training_arg_problems
 
 Split = Literal["train", "validation", "test"]
 # Spelled out (not read from the attribution and training modules) so loading a config needs no torch;
@@ -28,17 +38,39 @@ Split = Literal["train", "validation", "test"]
 Method = Literal["saliency", "saliency_per_token", "input_x_gradient", "integrated_gradients"]
 Mode = Literal["standard", "rationale", "dss", "random"]
 
+# A rationale is a handful of the input's words (the paper uses 5); past this it is most of the input, which
+# is almost certainly a typo (k: 500 for 5) rather than an experiment.
+MAX_K = 100
+K = Annotated[int, Field(ge=1, le=MAX_K)]
+
+
+class FieldProblem(ValueError):
+    """A validator's error about a field below the one it validates: ``loc`` is appended to the field path,
+    so the error names (and finds the line of) ``task.options.size`` rather than ``task``."""
+
+    def __init__(self, loc: tuple[str | int, ...], problem: str) -> None:
+        super().__init__(problem)
+        self.loc = loc
+
 
 class Section(BaseModel):
-    """Base of every config section: unknown fields are errors, values are immutable once loaded."""
+    """Base of every config section: unknown fields are errors, types are strict (no "5" -> 5, no
+    true -> 1), values are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# Paths arrive as YAML strings; strict mode would take only Path objects.
+LaxPath = Annotated[Path, Field(strict=False)]
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    return Path((info.context or {}).get("base_dir", Path.cwd()))
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     """Relative paths are taken from ``base_dir`` in the validation context (the working directory)."""
-    base_dir = Path((info.context or {}).get("base_dir", Path.cwd()))
-    return (base_dir / value.expanduser()).resolve()
+    return (_base_dir(info) / value.expanduser()).resolve()
 
 
 def _is_local_path(name: str) -> bool:
@@ -56,14 +88,14 @@ class TaskConfig(Section):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
-    data_dir: Path | None = None
+    data_dir: LaxPath | None = None
     train_split: Split = "train"
     validation_split: Split | None = "validation"
     validation_fraction: float = Field(default=0.1, gt=0, lt=1)
     test_split: Split = "test"
     max_train_examples: int | None = Field(default=None, gt=0)
     max_eval_examples: int | None = Field(default=None, gt=0)
-    palm_dir: Path | None = None  # DSS's PaLM rationales (<task>/palm/ inside); defaults to data_dir
+    palm_dir: LaxPath | None = None  # DSS's PaLM rationales (<task>/palm/ inside); defaults to data_dir
 
     @field_validator("name")
     @classmethod
@@ -91,6 +123,52 @@ class TaskConfig(Section):
         if self.validation_split == self.train_split:
             raise ValueError("validation_split equals train_split; set it to null to hold out part of train")
         return self
+
+    @model_validator(mode="after")
+    def _task_accepts_options(self, info: ValidationInfo) -> TaskConfig:
+        """The options are checked against the task's constructor and the task is built once, so a typo or
+        a missing data file fails here instead of in the teacher stage."""
+        from tokendistill.data.errors import TaskOptionError
+        from tokendistill.data.tasks import get_task, task_class
+        from tokendistill.data.tasks.base import check_task_options
+
+        cls = task_class(self.name)
+        try:
+            check_task_options(cls, self.options)
+        except TaskOptionError as error:
+            field = ("options", error.option) if error.option else ("options",)
+            raise FieldProblem(field, str(error)) from None
+        try:
+            hints = typing.get_type_hints(cls.__init__)
+        except (NameError, TypeError):  # an annotation this module cannot resolve: the task checks itself
+            hints = {}
+        for key, value in self.options.items():
+            if key in hints:
+                try:
+                    TypeAdapter(hints[key], config=ConfigDict(strict=True)).validate_python(value)
+                except ValidationError as error:
+                    problem = _describe(error.errors(include_url=False)[0])
+                    raise FieldProblem(("options", key), problem) from None
+        try:
+            task = get_task(self.name, **self.options)
+        except (TypeError, ValueError) as error:
+            raise FieldProblem(("options",), str(error)) from None
+        files = getattr(task, "files", None)  # the jsonl task reads files named in its options
+        if isinstance(files, dict):
+            self._check_files(files, _base_dir(info))
+        return self
+
+    def _check_files(self, files: dict[str, Path], base_dir: Path) -> None:
+        for split in dict.fromkeys([self.train_split, self.validation_split, self.test_split]):
+            if split is not None and split not in files:
+                raise FieldProblem(("options", "files"), f"no file for split {split!r}, which the run uses")
+        for split, path in files.items():
+            # Where the task will look: relative paths from data_dir, else from the working directory.
+            full = path if path.is_absolute() else (self.data_dir or base_dir) / path
+            if full.is_dir():
+                raise FieldProblem(("options", "files", split), f"{full} is a folder, not a data file")
+            if not full.is_file():
+                raise FieldProblem(("options", "files", split), f"data file not found: {full}")
 
     @property
     def palm_folder(self) -> Path | None:
@@ -155,6 +233,22 @@ class TrainingConfig(Section):
     report_to: list[str] = Field(default_factory=list)
     training_args: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("task_passes", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # true == 1, so the Literal alone would take it
+            raise ValueError(f"expected 1 or 2 (got {value!r})")
+        return value
+
+    @field_validator("training_args")
+    @classmethod
+    def _run_decides_output(cls, training_args: dict[str, Any]) -> dict[str, Any]:
+        for key, why in reserved_training_arg_problems(training_args).items():
+            raise FieldProblem(
+                (key,), f"not allowed: {why}; a run keeps each model in its stage's model/ folder"
+            )
+        return training_args
+
 
 class LoraConfig(Section):
     """LoRA adapters through peft (``target_modules`` null lets peft pick the architecture's default)."""
@@ -176,7 +270,7 @@ class AttributionConfig(Section):
     baseline, and whether the teacher's own prediction or the gold target is explained."""
 
     method: Method = "saliency"
-    k: int = Field(default=5, gt=0)
+    k: K = 5
     n_steps: int = Field(default=50, gt=1)
     # Integrated gradients' starting point. "pad" (the pad token's embedding at every position) by default,
     # because the all-zero baseline is degenerate on T5-family teachers: their RMSNorm makes the path
@@ -219,15 +313,8 @@ class SweepsConfig(Section):
     """Extra runs beyond the main (method, k): ``k`` repeats the main method at other k values, ``methods``
     repeats the main k with other methods (the union is run, not the cross product)."""
 
-    k: list[int] = Field(default_factory=list)
+    k: list[K] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
-
-    @field_validator("k")
-    @classmethod
-    def _positive(cls, values: list[int]) -> list[int]:
-        if any(value <= 0 for value in values):
-            raise ValueError(f"k values must be positive, got {values}")
-        return values
 
 
 class EvaluationConfig(Section):
@@ -240,7 +327,7 @@ class ReportConfig(Section):
 
 
 class ExperimentConfig(Section):
-    output_dir: Path
+    output_dir: LaxPath
     task: TaskConfig
     teacher: TeacherConfig
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
@@ -289,6 +376,45 @@ def _unique(values: list) -> list:
     return list(dict.fromkeys(values))
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``5e-5`` as a number as YAML 1.2 does (YAML 1.1 wants ``5.0e-5`` and
+    reads ``5e-5`` as text, which strict fields would then refuse)."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass
+
+
+def _duplicate_key(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> tuple[str, int, int] | None:
+    """``(field, line, first line)`` of the first key repeated in a mapping (YAML keeps only the last one,
+    silently); None when no key repeats."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                return ".".join(str(part) for part in (*path, key.value)), line, seen[key.value]
+            seen[key.value] = line
+            found = _duplicate_key(value, (*path, key.value))
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _duplicate_key(item, (*path, index))
+            if found:
+                return found
+    return None
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Set ``dotted.path=value`` overrides in a copy of ``data``; values are parsed as YAML, list items are
     addressed by index (``students.models.0.model=...``). Missing mappings on the way are created."""
@@ -305,7 +431,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node: Any = data
         for depth, part in enumerate(parts[:-1]):
             node = _child(node, part, parts[: depth + 1], override)
-        _set(node, parts[-1], yaml.safe_load(raw), parts, override)
+        try:
+            value = _parse_yaml(raw)
+        except yaml.YAMLError as error:
+            raise DataError(
+                "command line", None, key.strip(), f"invalid YAML in {override!r}: {error}"
+            ) from None
+        _set(node, parts[-1], value, parts, override)
     return data
 
 
@@ -339,6 +471,30 @@ def _index(node: list, part: str, path: list[str], override: str) -> int:
     return int(part)
 
 
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where a config came from: the file (or another description), its YAML text and the command-line
+    overrides. A problem with a field becomes a ``DataError`` naming the file and line, or the override
+    that set the field."""
+
+    path: str
+    text: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def error(self, loc: tuple[str | int, ...], problem: str) -> DataError:
+        field = ".".join(str(part) for part in loc) or None
+        override = next((o for o in self.overrides if _overrides_field(o, field)), None)
+        if override is not None:
+            return DataError(f"command line override {override!r}", None, field, problem)
+        line = _yaml_line(self.text, loc) if self.text is not None else None
+        return DataError(self.path, line, field, problem)
+
+
+def config_source(config: ExperimentConfig) -> ConfigSource:
+    """Where ``config`` was loaded from (a config built another way gets a plain description)."""
+    return getattr(config, "_source", None) or ConfigSource("config")
+
+
 def load_config(
     path: str | Path, overrides: list[str] | None = None, *, base_dir: str | Path | None = None
 ) -> ExperimentConfig:
@@ -349,21 +505,19 @@ def load_config(
         raise DataError(path, None, None, "config file not found")
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        duplicate = _duplicate_key(yaml.compose(text, Loader=_ConfigLoader))
+        data = _parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise DataError(path, mark.line + 1 if mark else None, None, f"invalid YAML: {error}") from error
+    if duplicate is not None:
+        field, line, first = duplicate
+        raise DataError(path, line, field, f"duplicate key (first given on line {first}); give it once")
     if not isinstance(data, dict):
         raise DataError(path, None, None, "the config must be a YAML mapping")
     overrides = overrides or []
-    try:
-        return validate_config(apply_overrides(data, overrides), source=path, text=text, base_dir=base_dir)
-    except DataError as error:
-        # A problem in an overridden field is reported against the override, not the file.
-        override = next((o for o in overrides if _overrides_field(o, error.field)), None)
-        if override is None:
-            raise
-        raise DataError(f"command line override {override!r}", None, error.field, error.problem) from None
+    source = ConfigSource(str(path), text, tuple(overrides))
+    return _validate(apply_overrides(data, overrides), source, base_dir)
 
 
 def _overrides_field(override: str, field: str | None) -> bool:
@@ -380,22 +534,27 @@ def validate_config(
 ) -> ExperimentConfig:
     """Validate a config mapping; the first problem becomes a ``DataError`` naming the field and, when the
     YAML ``text`` is given, its line."""
+    return _validate(data, ConfigSource(str(source), text), base_dir)
+
+
+def _validate(data: dict[str, Any], source: ConfigSource, base_dir: str | Path | None) -> ExperimentConfig:
     context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd()}
     try:
-        return ExperimentConfig.model_validate(data, context=context)
+        config = ExperimentConfig.model_validate(data, context=context)
     except ValidationError as error:
-        problems = error.errors(include_url=False)
-        first = problems[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        message = _describe(first)
-        if len(problems) > 1:
-            others = "; ".join(
-                f"{'.'.join(str(p) for p in problem['loc'])}: {_describe(problem)}"
-                for problem in problems[1:]
-            )
-            message += f" (also: {others})"
-        line = _yaml_line(text, first["loc"]) if text is not None else None
-        raise DataError(source, line, field, message) from None
+        problems = [(_location(problem), _describe(problem)) for problem in error.errors(include_url=False)]
+        (loc, message), others = problems[0], problems[1:]
+        if others:
+            message += " (also: " + "; ".join(f"{'.'.join(map(str, o))}: {m}" for o, m in others) + ")"
+        raise source.error(loc, message) from None
+    # Kept beside the fields, not as one: it takes no part in equality, fingerprints or resolved.yaml.
+    object.__setattr__(config, "_source", source)
+    return config
+
+
+def _location(problem: dict[str, Any]) -> tuple[str | int, ...]:
+    error = (problem.get("ctx") or {}).get("error")
+    return (*problem["loc"], *error.loc) if isinstance(error, FieldProblem) else tuple(problem["loc"])
 
 
 def _describe(problem: dict[str, Any]) -> str:
@@ -412,7 +571,7 @@ def _describe(problem: dict[str, Any]) -> str:
 def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
     """The 1-based line of the deepest YAML node on ``loc`` (the parent mapping for a missing field)."""
     try:
-        node = yaml.compose(text)
+        node = yaml.compose(text, Loader=_ConfigLoader)
     except yaml.YAMLError:
         return None
     line = node.start_mark.line + 1 if node is not None else None
@@ -431,6 +590,24 @@ def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def check_machine(config: ExperimentConfig) -> None:
+    """Refuse what this machine cannot run, before any stage starts: bf16 training without bf16 support
+    (transformers would stop the teacher stage with its own message). It imports torch when bf16 is asked
+    for, so the runner calls it when a run starts, not ``load_config`` (``--status`` stays light)."""
+    for section in ("teacher", "students"):
+        training: TrainingConfig = getattr(config, section).training
+        asked = [("bf16",)] if training.bf16 else []
+        asked += [
+            ("training_args", key) for key in ("bf16", "bf16_full_eval") if training.training_args.get(key)
+        ]
+        reason = bf16_unsupported(training.training_args) if asked else None
+        if reason is not None:
+            raise config_source(config).error(
+                (section, "training", *asked[0]),
+                f"bf16 asked for, but {reason}; set it to false to train in float32 on this machine",
+            )
+
+
 def config_to_yaml(config: ExperimentConfig) -> str:
     """The resolved config as YAML (paths absolute, defaults filled in): what ``resolved.yaml`` holds."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
@@ -438,6 +615,7 @@ def config_to_yaml(config: ExperimentConfig) -> str:
 
 __all__ = [
     "AttributionConfig",
+    "ConfigSource",
     "ExperimentConfig",
     "Method",
     "Mode",
@@ -446,6 +624,8 @@ __all__ = [
     "TeacherConfig",
     "TrainingConfig",
     "apply_overrides",
+    "check_machine",
+    "config_source",
     "config_to_yaml",
     "load_config",
     "validate_config",

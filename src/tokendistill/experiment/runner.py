@@ -6,6 +6,10 @@ fingerprints of the stages it consumes, so a change to one field reruns exactly 
 A stage found ``started`` with the same fingerprint was interrupted: its folder is kept so it resumes from
 its own checkpoints (Trainer checkpoints, rationale shards). A stage whose fingerprint changed starts from an
 empty folder, so stale checkpoints from another config are never resumed.
+
+The marker is also how the runner knows a folder is its own: it empties only folders that carry one. A stage
+folder that exists without a marker is adopted when empty and otherwise refused before any stage runs
+(``RunFolderError``), so files a user keeps under ``output_dir`` are never deleted (issue 11).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tokendistill.experiment.config import ExperimentConfig, config_to_yaml
+from tokendistill.data.errors import DataError
+from tokendistill.experiment.config import ExperimentConfig, check_machine, config_to_yaml
 from tokendistill.experiment.plan import Stage, StageKind
-from tokendistill.files import write_atomically
+from tokendistill.files import temporary_path, write_atomically
 
 MARKER = ".stage.json"
+_MARKER_TEMPORARY = temporary_path(Path(MARKER)).name  # what a run killed while writing the marker leaves
 RESOLVED_CONFIG = "resolved.yaml"
 
 
@@ -78,11 +84,24 @@ def write_marker(stage_dir: Path, record: Mapping[str, Any]) -> None:
     write_atomically(stage_dir / MARKER, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
 
 
+class RunFolderError(DataError):
+    """A folder where the runner must write holds something it did not make; the message says what to do."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(path, None, None, problem)
+
+
 def read_marker(stage_dir: Path) -> dict[str, Any] | None:
     path = stage_dir / MARKER
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        marker = None
+    if not isinstance(marker, dict) or not {"fingerprint", "status"} <= marker.keys():
+        raise RunFolderError(path, "not a stage marker written by tokendistill; move the folder away")
+    return marker
 
 
 def plan_fingerprints(plan: list[Stage]) -> dict[str, str]:
@@ -108,6 +127,38 @@ def stage_status(stage_dir: Path, current: str) -> StageStatus:
     if marker["fingerprint"] != current:
         return "outdated"
     return "done" if marker["status"] == "done" else "interrupted"
+
+
+def check_stage_dir(stage_dir: Path) -> None:
+    """Refuse a stage folder the runner did not make: one without a marker that holds anything (a
+    marker's temporary file left by a kill aside). An empty one is adopted."""
+    if read_marker(stage_dir) is not None or not (stage_dir.exists() or stage_dir.is_symlink()):
+        return
+    advice = "move it away or choose another output_dir; a run empties only the stage folders it made"
+    if not stage_dir.is_dir():
+        raise RunFolderError(
+            stage_dir, f"is in the way of a stage folder and was not made by a run; {advice}"
+        )
+    foreign = sorted(entry.name for entry in stage_dir.iterdir() if entry.name != _MARKER_TEMPORARY)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise RunFolderError(
+            stage_dir, f"holds files a run did not write ({shown}; no {MARKER} marker): {advice}"
+        )
+
+
+def clear_stage_dir(stage_dir: Path) -> None:
+    """Empty a folder the runner made (it carries a marker), keeping the marker for last: a run killed
+    half-way still owns the folder and empties it again."""
+    if read_marker(stage_dir) is None:
+        raise RunFolderError(stage_dir, f"refusing to empty a folder without a {MARKER} marker")
+    for entry in stage_dir.iterdir():
+        if entry.name == MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _execute(implementation: StageFunction, config: ExperimentConfig, stage: Stage, run_dir: Path) -> None:
@@ -159,9 +210,13 @@ def run_plan(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     run_dir = config.output_dir
+    fingerprints = plan_fingerprints(plan)
+    # Whatever would stop a stage later is refused now, before anything is written.
+    check_machine(config)
+    for stage in plan:
+        check_stage_dir(run_dir / stage.key)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(run_dir / RESOLVED_CONFIG, config_to_yaml(config).encode("utf-8"))
-    fingerprints = plan_fingerprints(plan)
     label = {stage.key: f"[{i}/{len(plan)}] {stage.key}" for i, stage in enumerate(plan, start=1)}
     result, pending = RunResult(), []
     for stage in plan:
@@ -173,9 +228,12 @@ def run_plan(
 
     def start(stage: Stage) -> dict[str, Any]:
         current, stage_dir = fingerprints[stage.key], run_dir / stage.key
-        resuming = stage_status(stage_dir, current) == "interrupted"
-        if not resuming and stage_dir.exists():
-            shutil.rmtree(stage_dir)
+        status = stage_status(stage_dir, current)
+        resuming = status == "interrupted"
+        if status == "outdated":
+            clear_stage_dir(stage_dir)
+        else:
+            check_stage_dir(stage_dir)  # again: the folder may have changed since the run started
         log(f"{label[stage.key]}: {'resuming' if resuming else 'running'}")
         record = {"stage": stage.key, "kind": stage.kind, "fingerprint": current, "inputs": stage.inputs}
         record["deps"] = {key: fingerprints[key] for key in stage.deps}

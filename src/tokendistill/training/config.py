@@ -3,16 +3,50 @@
 The paper (arXiv 2409.12586) is silent on most hyper-parameters, so the defaults follow DSS
 (google-research/distilling-step-by-step): learning rate 5e-5, 64 examples a step, 10,000 steps,
 evaluation every 250 steps, inputs up to 1024 tokens, generation up to 64 tokens.
+
+torch and transformers are imported where the arguments are built, so the experiment config can check its
+training sections against the rules here without loading them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from transformers import Seq2SeqTrainingArguments
+if TYPE_CHECKING:
+    from transformers import Seq2SeqTrainingArguments
+
+# Training arguments the run sets itself and that ``training_args`` may not change (issue 11): checkpoints go
+# in the model folder, where resuming and the next stages look for them.
+RESERVED_TRAINING_ARGS = {
+    "output_dir": "checkpoints go in the model folder, where resuming and the next stages look for them",
+}
+
+
+def reserved_training_arg_problems(training_args: Mapping[str, Any]) -> dict[str, str]:
+    """``{key: why}`` for each key of ``training_args`` that may not be set there."""
+    return {key: RESERVED_TRAINING_ARGS[key] for key in training_args if key in RESERVED_TRAINING_ARGS}
+
+
+def bf16_unsupported(training_args: Mapping[str, Any] | None = None) -> str | None:
+    """Why this machine cannot train in bfloat16 mixed precision, or None when it can.
+
+    The same test as ``TrainingArguments`` makes (transformers refuses bf16 unless a bf16-capable GPU or an
+    XLA device is present, or ``use_cpu`` is set), made before anything is trained.
+    """
+    if (training_args or {}).get("use_cpu"):
+        return None
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    if is_torch_bf16_gpu_available() or is_torch_xla_available():
+        return None
+    import torch
+
+    if torch.cuda.is_available():
+        return "this machine's GPU has no bfloat16 support (it needs an Ampere or newer GPU)"
+    return "this machine has no GPU with bfloat16 support"
 
 
 @dataclass
@@ -64,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.task_passes must be 1 or 2, got {self.task_passes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"TrainConfig.max_steps must be at least 1 or None, got {self.max_steps}")
+        for key, why in reserved_training_arg_problems(self.training_args).items():
+            raise ValueError(f"TrainConfig.training_args may not set {key!r}: {why}")
 
 
 @dataclass(frozen=True)
@@ -82,6 +118,11 @@ class LoraSettings:
 
 def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTrainingArguments:
     """Seq2Seq training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
+    import torch
+    from transformers import Seq2SeqTrainingArguments
+
+    for key, why in reserved_training_arg_problems(config.training_args).items():
+        raise ValueError(f"training_args may not set {key!r}: {why}")  # the config was changed after init
     settings: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": config.learning_rate,
