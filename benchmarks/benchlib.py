@@ -366,7 +366,7 @@ def rationales_at_k(path: Path, examples: Sequence[Example], k: int, output: Pat
     for record in read_rationale_file(path):
         chosen = top_words(record, by_id[record.id], k)
         text = " ".join(word.text for word in chosen)
-        records.append(RationaleRecord(record.id, record.target, record.method, k, record.words, text))
+        records.append(replace(record, k=k, rationale=text))
     return write_rationale_file(output, records)
 
 

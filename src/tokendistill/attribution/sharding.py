@@ -5,8 +5,9 @@ each written to a temporary name and renamed into place, so a shard file is eith
 A restarted job skips the shards already there and merges them in example order at the end. The
 manifest records the settings the shards were made with; shards of other settings are never mixed in.
 Once merged, the shard folder is removed and ``out.jsonl.done.json`` records the settings and the output's
-hash, so that running the same job again finds its output finished instead of recomputing it.
-Nothing here knows what a record is, so the same machinery serves any per-example stage.
+hash, so that running the same job again finds its output finished instead of recomputing it, and so that
+a reader can tell the output was changed since (``check_unchanged``). Nothing here knows what a record is,
+so the same machinery serves any per-example stage.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tokendistill.data.errors import DataError
 from tokendistill.files import atomic_writer, write_atomically
 
 MANIFEST_NAME = "manifest.json"
@@ -155,3 +157,28 @@ def is_finished(output_path: Path, settings: Mapping[str, Any]) -> bool:
     record = json.loads(marker.read_text(encoding="utf-8"))
     current = json.loads(json.dumps(settings))  # the JSON form, as recorded
     return record.get("settings") == current and record.get("output_sha256") == _sha256(output_path)
+
+
+def check_unchanged(output_path: Path) -> None:
+    """``DataError`` when ``output_path`` no longer has the bytes its ``.done.json`` records (a hand edit).
+
+    Nothing to check when there is no ``.done.json`` (an output not written by a job).
+    """
+    marker = finished_marker_for(output_path)
+    if not marker.is_file():
+        return
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))["output_sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        problem = f"unreadable ({error!r}); regenerate {output_path}"
+        raise DataError(marker, None, "output_sha256", problem) from error
+    actual = _sha256(output_path)
+    if actual != recorded:
+        raise DataError(
+            output_path,
+            None,
+            None,
+            f"sha256 {actual[:16]}... differs from the output_sha256 {str(recorded)[:16]}... recorded in "
+            f"{marker}: the file was changed after it was written. Regenerate it, or, to use the changed "
+            f"file as it is, delete {marker.name}",
+        )

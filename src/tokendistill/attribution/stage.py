@@ -33,7 +33,12 @@ import tokendistill
 from tokendistill.attribution.engine import attribute
 from tokendistill.attribution.methods import METHODS
 from tokendistill.attribution.rationale import rationale_text, select_rationale
-from tokendistill.attribution.records import RationaleRecord, encode_records, read_rationale_file
+from tokendistill.attribution.records import (
+    RationaleRecord,
+    encode_records,
+    example_fingerprint,
+    read_rationale_file,
+)
 from tokendistill.attribution.sharding import (
     Shard,
     check_manifest,
@@ -60,7 +65,8 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 # Bump when a change to this stage changes the bytes it writes, so old shards are not mixed with new ones.
-STAGE_FORMAT_VERSION = 1
+# 2: records carry ``example_sha256`` (issue 11).
+STAGE_FORMAT_VERSION = 2
 
 
 def _check_choice(name: str, value: str, choices: Collection[str]) -> None:
@@ -161,6 +167,7 @@ def rationale_records(
                 k,
                 tuple(attribution.words),
                 rationale_text(chosen),
+                example_fingerprint(example),
             )
         )
     return records

@@ -1,7 +1,10 @@
 """Where each student mode's explain targets come from, as a map from example id to rationale text.
 
 - ``rationale``: the teacher-token rationale file written by ``tokendistill rationales``. It must cover
-  every training example: a gap means the rationale stage did not finish, which is an error.
+  every training example: a gap means the rationale stage did not finish, which is an error. Each record
+  must have been made for its example's source and gold target (its fingerprint), and the file must still
+  have the bytes its ``.done.json`` records, if it has one: a file for other texts under the same ids, or
+  one edited by hand, would otherwise train silently (issue 11).
 - ``dss``: the PaLM chain-of-thought rationales of Distilling Step-by-Step. PaLM's output cannot be
   parsed for a few examples (DSS data: 122 of 16,946 for ANLI R1); those train on the predict task only,
   and the count is reported.
@@ -17,21 +20,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tokendistill.attribution.rationale import random_rationale, rationale_text
-from tokendistill.attribution.records import rationales_by_id
-from tokendistill.data.errors import DataError
+from tokendistill.attribution.records import check_examples
+from tokendistill.attribution.sharding import check_unchanged
 from tokendistill.data.example import Example
 from tokendistill.data.palm import load_palm_rationales
 
 
 def file_rationales(path: str | Path, examples: Sequence[Example]) -> dict[str, str]:
-    """The rationale file's texts; ``DataError`` when a training example has none."""
-    rationales = rationales_by_id(path)
-    missing = [example.id for example in examples if example.id not in rationales]
-    if missing:
-        shown = ", ".join(repr(id_) for id_ in missing[:5])
-        problem = f"no rationale for {len(missing)} of {len(examples)} training examples (e.g. {shown})"
-        raise DataError(path, None, "id", problem)
-    return rationales
+    """The rationale file's texts for ``examples``.
+
+    ``DataError`` when the file changed since the rationale stage wrote it, when a training example has no
+    record, or when records were made for other texts (see ``check_examples``).
+    """
+    check_unchanged(Path(path))
+    return check_examples(path, examples)
 
 
 def palm_rationales(task_name: str, data_dir: str | Path | None, split: str = "train") -> dict[str, str]:
