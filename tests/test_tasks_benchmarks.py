@@ -261,6 +261,8 @@ def test_svamp_scores_equation_values(load) -> None:
     assert svamp.is_correct("( 266.00001 )", example)  # within 1e-4
     assert not svamp.is_correct("( 266.001 )", example)
     assert not svamp.is_correct("( 415.0 + 149.0 )", example)
+    assert not svamp.is_correct("( 149.0 - 415.0 )", example)  # -266: the sign counts
+    assert not svamp.is_correct("-266", example)
     assert not svamp.is_correct("__import__('os')", example)
     assert not svamp.is_correct("", example)
 

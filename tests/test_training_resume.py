@@ -28,6 +28,20 @@ class KillAfterCheckpoint(TrainerCallback):
             raise Killed(f"killed after the checkpoint of step {self.step}")
 
 
+class StepRecorder(TrainerCallback):
+    """The global step when training begins and after each optimizer step this session runs."""
+
+    def __init__(self) -> None:
+        self.start: int | None = None
+        self.steps: list[int] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
 def log_history(run_dir):
     return json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
 
@@ -51,13 +65,19 @@ def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
 
     full = train_student(tiny_dir, task, tmp_path / "full", **options)
     killed_dir = tmp_path / "killed"
+    before_kill = StepRecorder()
     with pytest.raises(Killed):
-        train_student(tiny_dir, task, killed_dir, callbacks=[KillAfterCheckpoint(4)], **options)
+        train_student(tiny_dir, task, killed_dir, callbacks=[before_kill, KillAfterCheckpoint(4)], **options)
+    assert (before_kill.start, before_kill.steps) == (0, [1, 2, 3, 4])
     assert sorted(p.name for p in killed_dir.glob("checkpoint-*")) == ["checkpoint-4"]
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         train_student(tiny_dir, task, killed_dir, **options)
-    resumed = train_student(tiny_dir, task, killed_dir, resume=True, **options)
+    after_resume = StepRecorder()
+    resumed = train_student(tiny_dir, task, killed_dir, resume=True, callbacks=[after_resume], **options)
 
+    # The resumed session starts at the saved step and runs only the steps the killed one had not: a retrain
+    # from scratch is deterministic too and would end with the same weights and logs.
+    assert (after_resume.start, after_resume.steps) == (4, [5, 6, 7, 8])
     assert resumed.global_step == full.global_step == 8
     assert resumed.validation_accuracy == full.validation_accuracy
     assert resumed.best_checkpoint == full.best_checkpoint

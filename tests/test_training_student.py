@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 import torch
 
-from tokendistill.attribution.records import RationaleRecord, write_rationale_file
+from tokendistill.attribution.records import RationaleRecord, example_fingerprint, write_rationale_file
 from tokendistill.data.errors import DataError
 from tokendistill.training.features import EXPLAIN, PREDICT, PREDICT_PREFIX
 from tokendistill.training.manifest import read_manifest
 from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
-from tokendistill.training.rationale_sources import file_rationales, random_rationales
+from tokendistill.training.rationale_sources import random_rationales
 from tokendistill.training.student import STUDENT_MODES, train_student
 from tokendistill.training.trainer import DistillTrainer
 from training_helpers import ColourTask, quick_config
@@ -41,7 +42,8 @@ def hand_made_rationale_file(path, examples):
     for example in examples:
         ((start, _),) = example.evidence_spans
         rationale = " ".join(example.source[start:].split()[:2])
-        records.append(RationaleRecord(example.id, example.target, "hand", 2, (), rationale))
+        fingerprint = example_fingerprint(example)
+        records.append(RationaleRecord(example.id, example.target, "hand", 2, (), rationale, fingerprint))
     return write_rationale_file(path, records)
 
 
@@ -77,12 +79,14 @@ def spy_on_batches(monkeypatch):
 
 
 def check_pairing(batches, examples, rationales, tokenizer):
-    """Every explain sequence follows its example's predict sequence and has that example's rationale."""
+    """Every explain sequence follows its example's predict sequence and has that example's rationale.
+
+    Returns the explain targets seen, decoded, by example id (an example drawn twice appears once)."""
     by_input = {
         tuple(tokenizer(PREDICT_PREFIX + e.source)["input_ids"]): e for e in examples
     }  # the colour task's sources are unique, so the predict input names the example
     assert len(by_input) == len(examples)
-    explained = 0
+    explained = {}
     for batch in batches:
         rows = list(
             zip(batch["input_ids"].tolist(), batch["labels"].tolist(), batch["task"].tolist(), strict=True)
@@ -96,10 +100,9 @@ def check_pairing(batches, examples, rationales, tokenizer):
             assert [i for i in input_ids if i != tokenizer.pad_token_id] == tokenizer(
                 "explain: " + example.source
             )["input_ids"]
-            assert [i for i in labels if i != -100] == tokenizer(text_target=rationales[example.id])[
-                "input_ids"
-            ]
-            explained += 1
+            labels_ids = [i for i in labels if i != -100]
+            assert labels_ids == tokenizer(text_target=rationales[example.id])["input_ids"]
+            explained[example.id] = tokenizer.decode(labels_ids, skip_special_tokens=True)
     return explained
 
 
@@ -111,10 +114,16 @@ def test_random_and_dss_modes_pair_each_rationale_with_its_example(
 
     batches = spy_on_batches(monkeypatch)
     train_student(tiny_dir, task, tmp_path / "random", mode="random", k=2, config=config)
-    assert (
-        check_pairing(batches, train_examples, random_rationales(train_examples, 2, config.seed), tokenizer)
-        == 32
-    )
+    drawn = random_rationales(train_examples, 2, config.seed)
+    explained = check_pairing(batches, train_examples, drawn, tokenizer)
+    assert sum(batch["task"].eq(EXPLAIN).sum().item() for batch in batches) == 32
+    # What the student learns to explain, read from its batches rather than from the helper that drew it:
+    # two of the example's own words (never a template word such as "which"), and not the same two for all.
+    by_id = {e.id: e for e in train_examples}
+    for id, text in explained.items():
+        words = text.split()
+        assert len(words) == 2 and set(words) <= set(by_id[id].segments[0].text.split()), (id, text)
+    assert len(set(explained.values())) > len(explained) // 2
 
     batches.clear()
     # Each PaLM rationale names its own example; one example has none (a PaLM parse failure).
@@ -122,8 +131,9 @@ def test_random_and_dss_modes_pair_each_rationale_with_its_example(
     result = train_student(tiny_dir, task, tmp_path / "dss", mode="dss", rationales=palm, config=config)
     assert result.explain_skipped == 1
     assert read_manifest(result.output_dir)["explain_skipped"] == 1
-    explained = check_pairing(batches, train_examples, palm, tokenizer)
+    check_pairing(batches, train_examples, palm, tokenizer)
     predicted = sum(batch["task"].eq(PREDICT).sum().item() for batch in batches)
+    explained = sum(batch["task"].eq(EXPLAIN).sum().item() for batch in batches)
     assert predicted == 32 and explained in (31, 32)  # 31 when the example without rationale was drawn
 
 
@@ -140,11 +150,15 @@ def test_random_rationales_are_own_words_and_do_not_depend_on_order(train_exampl
         assert all(word in own_words for word in words)  # never a template word such as "which"
 
 
-def test_rationale_file_must_cover_every_training_example(train_examples, tmp_path):
+def test_rationale_file_must_cover_every_training_example(task, train_examples, tiny_dir, tmp_path):
     path = hand_made_rationale_file(tmp_path / "partial.jsonl", train_examples[:-2])
+    options = {"mode": "rationale", "rationales_path": path}
     with pytest.raises(DataError, match=r"partial\.jsonl.*'id'.*no rationale for 2 of 400"):
-        file_rationales(path, train_examples)
-    assert len(file_rationales(path, train_examples[:-2])) == len(train_examples) - 2
+        train_student(tiny_dir, task, tmp_path / "all", config=quick_config(), **options)
+    assert not (tmp_path / "all").exists()  # refused before anything was trained or written
+    config = quick_config(max_steps=1, eval_steps=1, max_train_examples=398, max_eval_examples=4)
+    result = train_student(tiny_dir, task, tmp_path / "covered", config=config, **options)
+    assert result.explain_skipped == 0
 
 
 def test_options_that_do_not_fit_the_mode_are_errors(task, tiny_dir, tmp_path):
@@ -183,3 +197,52 @@ def test_one_pass_per_task_trains_to_the_same_weights(task, train_examples, tiny
     # weighted it wrongly, moves weights by up to lr x steps = 2.4e-2.
     for name, value in weights[0].items():
         torch.testing.assert_close(weights[1][name], value, rtol=0, atol=1e-3, msg=name)
+
+
+def plain_task_losses(model, batch):
+    """DSS's reference for a training batch: the model's own loss on each task's sequences alone."""
+    losses = []
+    for task_id in (PREDICT, EXPLAIN):
+        rows = batch["task"].eq(task_id)
+        losses.append(
+            model(**{name: batch[name][rows] for name in ("input_ids", "attention_mask", "labels")}).loss
+        )
+    return losses
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_alpha_weights_the_label_loss_and_its_complement_the_rationale_loss(
+    monkeypatch, passes, task, train_examples, tiny_dir, tmp_path
+):
+    """Through ``train_student``: each step's loss is ``alpha * label + (1 - alpha) * rationale``, each task's
+    loss measured by a plain forward pass of the model being trained, and those are the logged per-task
+    losses. With alpha 0.5 (every other test) swapped weights give the same loss."""
+    alpha = 0.8
+    steps = []
+    original = DistillTrainer.compute_loss
+
+    def recording(self, model, inputs, *args, **kwargs):
+        total = original(self, model, inputs, *args, **kwargs)
+        if model.training:
+            with torch.no_grad():
+                steps.append((total.detach(), *plain_task_losses(model, inputs)))
+        return total
+
+    monkeypatch.setattr(DistillTrainer, "compute_loss", recording)
+    rationales = {e.id: f"the only colour word here is {e.target}" for e in train_examples}
+    config = quick_config(
+        max_steps=3, eval_steps=3, logging_steps=1, batch_size=8, task_passes=passes, max_eval_examples=8
+    )
+    result = train_student(
+        tiny_dir, task, tmp_path / "student", mode="dss", rationales=rationales, alpha=alpha, config=config
+    )
+
+    history = json.loads((result.output_dir / "trainer_state.json").read_text())["log_history"]
+    logged = [entry for entry in history if "label_loss" in entry]
+    assert [entry["step"] for entry in logged] == [1, 2, 3] and len(steps) == 3
+    for (total, label, rationale), entry in zip(steps, logged, strict=True):
+        assert abs(label - rationale) > 0.05  # far enough apart for swapped weights to show
+        torch.testing.assert_close(total, alpha * label + (1 - alpha) * rationale, rtol=1e-5, atol=1e-5)
+        assert entry["loss"] == pytest.approx(total.item(), rel=1e-5)
+        assert entry["label_loss"] == pytest.approx(label.item(), abs=1e-4)  # logged to 4 decimals
+        assert entry["rationale_loss"] == pytest.approx(rationale.item(), abs=1e-4)

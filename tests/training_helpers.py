@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import random
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -82,3 +85,37 @@ def quick_config(**changes: object) -> TrainConfig:
     }
     settings.update(changes)
     return TrainConfig(**settings)
+
+
+# transformers' warnings about settings the library makes itself (tests/test_training_logs.py).
+SETTINGS_NOISE = ("seem to have been set", "missing keys")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def transformers_messages() -> Iterator[Callable[[], list[str]]]:
+    """Gives a function returning everything transformers logged or warned so far inside the block.
+
+    transformers' logger does not propagate to the root logger, so pytest's caplog would not see it.
+    """
+    handler = _Collect()
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield lambda: handler.messages + [str(warning.message) for warning in caught]
+    finally:
+        logger.removeHandler(handler)
+
+
+def settings_noise(messages: Sequence[str]) -> list[str]:
+    return [message for message in messages if any(noise in message for noise in SETTINGS_NOISE)]

@@ -111,10 +111,14 @@ def _generate_targets(
             input_ids, attention_mask = _source_batch(
                 [token_ids[i] for i in indices], tokenizer.pad_token_id, device
             )
+            # The limit as max_length (the decoder's start token and max_new_tokens), as in
+            # training.evaluation.greedy_generation: a trained model's saved generation config holds
+            # max_length, and generate warns on every batch when max_new_tokens is set next to it.
             generated = model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
-                max_new_tokens=max_new_tokens,
+                max_length=max_new_tokens + 1,
+                max_new_tokens=None,
                 do_sample=False,
                 num_beams=1,
             )

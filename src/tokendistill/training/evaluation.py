@@ -45,6 +45,19 @@ def score(task: Task, examples: Sequence[Example], predictions: Sequence[str]) -
     ]
 
 
+def greedy_generation(model: PreTrainedModel, max_new_tokens: int) -> dict[str, Any]:
+    """``generate`` settings for greedy decoding of at most ``max_new_tokens`` tokens by a seq2seq model.
+
+    The limit is given as ``max_length``, which counts the decoder's start token, and ``max_new_tokens`` is
+    cleared. Given as ``max_new_tokens`` it made transformers warn on every batch that both were set:
+    Seq2SeqTrainer fills the model's generation config with the defaults (``max_length=20``) after its first
+    ``generate``, and the saved model keeps them.
+    """
+    if not model.config.is_encoder_decoder:
+        raise ValueError("greedy_generation counts the decoder's start token: encoder-decoder models only")
+    return {"max_length": max_new_tokens + 1, "max_new_tokens": None, "do_sample": False, "num_beams": 1}
+
+
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -64,9 +77,7 @@ def generate(
         indices = order[start : start + batch_size]
         batch = tokenizer.pad({"input_ids": [encoded[index] for index in indices]}, return_tensors="pt")
         with torch.inference_mode():
-            output = model.generate(
-                **batch.to(device), max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
-            )
+            output = model.generate(**batch.to(device), **greedy_generation(model, max_new_tokens))
         for index, text in zip(indices, decode_predictions(tokenizer, output), strict=True):
             predictions[index] = text
     return predictions

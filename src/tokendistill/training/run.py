@@ -15,6 +15,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.training.config import TrainConfig, training_arguments
+from tokendistill.training.evaluation import greedy_generation
 from tokendistill.training.features import MultiTaskCollator, encode_examples
 from tokendistill.training.manifest import write_manifest
 from tokendistill.training.trainer import DistillTrainer, accuracy_metric
@@ -72,7 +73,8 @@ def fit(
         )
     if resume and not checkpoint:
         logger.info("no checkpoint in %s to resume from; training from the start", output_dir)
-    model.generation_config.update(max_new_tokens=config.max_new_tokens, do_sample=False, num_beams=1)
+    # Set on the model, not passed per call: Seq2SeqTrainer's validation calls generate with no settings.
+    model.generation_config.update(**greedy_generation(model, config.max_new_tokens))
     eval_dataset = encode_examples(
         validation,
         tokenizer,

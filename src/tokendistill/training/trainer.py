@@ -124,6 +124,17 @@ class DistillTrainer(Seq2SeqTrainer):
         self.gather_function = self.accelerator.gather_for_metrics
         return super().evaluation_loop(*args, **kwargs)
 
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        # The Trainer reloads checkpoints (the best model at the end, resuming) with torch's load_state_dict,
+        # which reports tied weights as missing: save_pretrained stores a tied group once (T5's embeddings and
+        # lm_head as `shared`), and loading that one filled them all. from_pretrained leaves them out of its
+        # missing keys; so does this, while a weight tied to one that was not loaded is still reported
+        # (transformers issue 27972).
+        tied = getattr(self.accelerator.unwrap_model(self.model), "all_tied_weights_keys", None) or {}
+        missing = set(load_result.missing_keys)
+        kept = [key for key in load_result.missing_keys if tied.get(key) is None or tied[key] in missing]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=kept))
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._task_loss_batches:
             means = self.accelerator.reduce(self._task_loss_sum / self._task_loss_batches, reduction="mean")
