@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 for script in benchmarks/attribution_speed.py benchmarks/attribution_gpu.py benchmarks/student_step.py \
-    benchmarks/synthetic_curve.py benchmarks/replicate_local.py; do
+    benchmarks/synthetic_curve.py benchmarks/replicate_local.py benchmarks/demo.py; do
   echo "== smoke: $script"
   .venv/bin/python "$script" --smoke
 done

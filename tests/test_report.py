@@ -64,6 +64,22 @@ def test_table_one_rows_and_seed_intervals_match_a_hand_computation(run_dir):
     assert "| Standard fine-tuning | 65.0 [" in (run_dir / "report/report.md").read_text()
 
 
+def test_results_json_holds_the_tables_numbers_as_fractions(run_dir):
+    results = json.loads((run_dir / "report/results.json").read_text())
+    (table,) = results["tables"]
+    standard = table["rows"]["Standard fine-tuning"]["synthetic-nli"]
+    # Seeds 0, 1, 2 score 24, 26 and 28 of 40 test examples (as in the hand computation above).
+    half_width = stats.t.ppf(0.975, df=2) * 0.05 / math.sqrt(3)
+    assert standard["accuracy"] == pytest.approx(0.65) and standard["n_seeds"] == 3
+    assert (standard["low"], standard["high"]) == pytest.approx((0.65 - half_width, 0.65 + half_width))
+    assert standard["interval"] == "seeds"
+    assert table["rows"]["Teacher-token rationales"]["synthetic-nli"]["accuracy"] == pytest.approx(0.825)
+    assert "DSS (PaLM rationales)" not in table["rows"]
+    (evidence,) = results["evidence"]
+    assert (evidence["method"], evidence["k"]) == ("saliency", 5)
+    assert 0 < evidence["random_k_words"] < 1 and evidence["examples"] > 0
+
+
 def test_single_seed_cells_use_the_bootstrap_interval(tmp_path):
     run_dir = make_run(tmp_path, seeds=[1]).output_dir
     (table,) = build_report([load_run(run_dir)]).tables

@@ -1,5 +1,5 @@
 """The experiment report: the paper's Table 1, plots, token heatmaps and the evidence analysis, written as
-Markdown (with PNG figures) and as one self-contained HTML page."""
+Markdown (with PNG figures), as one self-contained HTML page, and its numbers as ``results.json``."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from tokendistill.report.content import ReportContent, build_report
 from tokendistill.report.html import to_html
 from tokendistill.report.markdown import FIGURES_DIR, to_markdown
 from tokendistill.report.results import RunResults, load_run
+from tokendistill.report.summary import to_json
 
 
 @dataclass(frozen=True)
 class ReportFiles:
     markdown: Path
     html: Path
+    json: Path
 
 
 def write_report(run_dirs: Sequence[str | Path], output_dir: str | Path) -> ReportFiles:
@@ -29,9 +31,10 @@ def write_report(run_dirs: Sequence[str | Path], output_dir: str | Path) -> Repo
     figures.mkdir(parents=True, exist_ok=True)
     for plot in content.plots:
         (figures / plot.filename).write_bytes(plot.png)
-    files = ReportFiles(output_dir / "report.md", output_dir / "report.html")
+    files = ReportFiles(output_dir / "report.md", output_dir / "report.html", output_dir / "results.json")
     files.markdown.write_text(to_markdown(content), encoding="utf-8")
     files.html.write_text(to_html(content), encoding="utf-8")
+    files.json.write_text(to_json(content), encoding="utf-8")
     return files
 
 

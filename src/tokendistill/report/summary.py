@@ -1,0 +1,55 @@
+"""The report's numbers as JSON (``results.json``), so a claim made from a run can cite a file, not a page.
+
+It holds what the Markdown and HTML show as numbers: the results tables (accuracies and interval bounds
+as fractions, with the number of seeds) and the evidence analysis; plots and heatmaps stay in the pages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tokendistill.report.content import ReportContent, run_summary
+from tokendistill.report.table import Cell, Table
+
+
+def _cell(cell: Cell | None) -> dict[str, Any] | None:
+    if cell is None:
+        return None
+    return {
+        "accuracy": cell.accuracy,
+        "low": cell.low,
+        "high": cell.high,
+        "n_seeds": cell.n_seeds,
+        "interval": cell.interval,
+    }
+
+
+def _table(table: Table) -> dict[str, Any]:
+    return {
+        "title": table.title,
+        "rows": {
+            row.label: {column: _cell(cell) for column, cell in zip(table.columns, row.cells, strict=True)}
+            for row in table.rows
+        },
+    }
+
+
+def to_json(content: ReportContent) -> str:
+    """The report's tables and evidence analysis as indented JSON."""
+    summary = {
+        "runs": [run_summary(run) for run in content.runs],
+        "tables": [_table(table) for table in content.tables],
+        "evidence": [
+            {
+                "task": row.task,
+                "method": row.method,
+                "k": row.k,
+                "examples": row.overlap.examples if row.overlap else 0,
+                "top_k_contains_answer": row.overlap.share if row.overlap else None,
+                "random_k_words": row.overlap.chance if row.overlap else None,
+            }
+            for row in content.overlaps
+        ],
+    }
+    return json.dumps(summary, indent=1) + "\n"
