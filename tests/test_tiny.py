@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from tokendistill.data.synthetic import SyntheticMath, SyntheticNLI
-from tokendistill.training.tiny import SIZES, build_and_save, build_model, train_tokenizer
+from tokendistill.models.tiny import SIZES, build_and_save, build_model, train_tokenizer
 
 CORPUS = [example.source for example in SyntheticNLI(size=200).load("train")] + [
     example.source for example in SyntheticMath(size=200).load("train")

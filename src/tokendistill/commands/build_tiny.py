@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from tokendistill.commands.training_options import add_task_arguments, task_from_args
+from tokendistill.models.tiny import SIZES
 from tokendistill.training.models import build_tiny_for_task
-from tokendistill.training.tiny import SIZES
 
 HELP = (
     "Build a small seq2seq model from a config, with a subword tokenizer trained on the task's training "

@@ -98,7 +98,7 @@ class TaskConfig(Section):
 
 
 class TinyModelConfig(Section):
-    """A model built here from a config (``tokendistill.training.tiny``) with a tokenizer trained on the
+    """A model built here from a config (``tokendistill.models.tiny``) with a tokenizer trained on the
     task's training text; the way to run without downloads."""
 
     architecture: Literal["t5", "bart"] = "t5"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Seq2SeqTrainingArguments
+from transformers import TrainingArguments
 
 
 @dataclass
@@ -22,7 +22,7 @@ class TrainConfig:
     ``batch_size`` counts examples per device and step; a multi-task student turns each example into two
     sequences (``predict:`` and ``explain:``), as DSS does. ``eval_steps`` is also the checkpoint interval,
     so the best checkpoint on the validation split can be restored at the end. ``training_args`` passes any
-    other ``Seq2SeqTrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
+    other ``TrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
     """
 
     learning_rate: float = 5e-5
@@ -80,8 +80,8 @@ class LoraSettings:
     target_modules: tuple[str, ...] | None = None
 
 
-def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTrainingArguments:
-    """Seq2Seq training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
+def training_arguments(config: TrainConfig, output_dir: str | Path) -> TrainingArguments:
+    """Training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
     settings: dict[str, Any] = {
         "output_dir": str(output_dir),
         "learning_rate": config.learning_rate,
@@ -101,7 +101,6 @@ def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTr
         "seed": config.seed,
         "bf16": config.bf16,
         "report_to": list(config.report_to) or "none",
-        "predict_with_generate": True,
         "metric_for_best_model": "accuracy",
         "greater_is_better": True,
         "load_best_model_at_end": True,
@@ -111,4 +110,4 @@ def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTr
         "dataloader_pin_memory": torch.cuda.is_available(),
     }
     settings.update(config.training_args)
-    return Seq2SeqTrainingArguments(**settings)
+    return TrainingArguments(**settings)
