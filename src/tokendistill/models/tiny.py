@@ -147,7 +147,9 @@ def model_config(
             num_key_value_heads=shape["num_heads"],
             max_position_embeddings=1024,
             attention_dropout=dropout,
-            tie_word_embeddings=True,
+            # Untied, so a saved checkpoint holds every weight: the Trainer warns about a tied lm_head it
+            # finds missing when it restores the best checkpoint (harmless, but noise in every run).
+            tie_word_embeddings=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.bos_token_id,
@@ -163,6 +165,7 @@ def model_config(
             resid_pdrop=dropout,
             embd_pdrop=dropout,
             attn_pdrop=dropout,
+            tie_word_embeddings=False,  # as for Llama above
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             bos_token_id=tokenizer.bos_token_id,
