@@ -24,7 +24,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokendistill",
-        description="Distil the input tokens a seq2seq teacher relies on into a small student.",
+        description="Distil the input tokens a teacher relies on into a small student (either model family).",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
