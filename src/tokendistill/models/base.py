@@ -50,9 +50,6 @@ def eval_mode(model: PreTrainedModel) -> Iterator[None]:
 class ModelFamily(ABC):
     """Encoder-decoder or decoder-only: how a model of the family is loaded, fed, scored and decoded."""
 
-    name: str
-    is_encoder_decoder: bool
-
     @property
     @abstractmethod
     def auto_class(self) -> type:

@@ -20,9 +20,6 @@ from tokendistill.models.base import IGNORE_INDEX, Batch, ModelFamily, PaddingSi
 class CausalFamily(ModelFamily):
     """Training and attribution batches are padded on ``padding_side``; generation always pads left."""
 
-    name = "causal"
-    is_encoder_decoder = False
-
     def __init__(self, padding_side: PaddingSide = "right") -> None:
         self.padding_side = padding_side
 

@@ -13,9 +13,6 @@ from tokendistill.models.base import IGNORE_INDEX, Batch, ModelFamily, pad
 class Seq2SeqFamily(ModelFamily):
     """Sources right-padded into the encoder; the decoder reads the labels shifted right, as in training."""
 
-    name = "seq2seq"
-    is_encoder_decoder = True
-
     @property
     def auto_class(self) -> type:
         return AutoModelForSeq2SeqLM
