@@ -195,3 +195,23 @@ def test_special_tokens_are_never_words(tokenizer):
     result = attribute(model, tokenizer, SOURCES[:1], TARGETS[:1])[0]
     assert result.token_ids[0] == tokenizer.bos_token_id
     assert [word.text for word in result.words] == ["John", "has", "3,000", "apples", "."]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_saliency_per_token_equals_inseqs_decoder_only_saliency(tokenizer, architecture):
+    """Inseq attributes each generated step of a decoder-only model on its own; its default objective is
+    the token's probability p_t, so its per-step gradient norm divided by p_t is ``||d log p_t / de_i||``,
+    and the mean over steps is our ``saliency_per_token`` (computed in one padded batch)."""
+    inseq = pytest.importorskip("inseq")
+    model = _tiny(tokenizer, architecture)
+    wrapped = inseq.load_model(model, "saliency", tokenizer=tokenizer)
+    results = attribute(model, tokenizer, SOURCES, TARGETS, method="saliency_per_token", batch_size=3)
+    for result, source, target in zip(results, SOURCES, TARGETS, strict=True):
+        full_text = f"{source} {target}{tokenizer.eos_token}"
+        ids, _, n_source = _sequence(tokenizer, source, target)
+        assert tokenizer(full_text).input_ids == ids[0].tolist()  # Inseq sees exactly our sequence
+        output = wrapped.attribute(
+            source, full_text, show_progress=False, skip_special_tokens=False, step_scores=["probability"]
+        ).sequence_attributions[0]
+        per_step = output.target_attributions[:n_source].norm(dim=-1) / output.step_scores["probability"]
+        np.testing.assert_allclose(result.token_scores, per_step.mean(dim=1).numpy(), rtol=1e-4, atol=1e-7)
