@@ -47,7 +47,7 @@ from benchlib import (
 )
 from tokendistill.attribution import attribute
 from tokendistill.data.tasks import get_task
-from tokendistill.training.tiny import train_tokenizer
+from tokendistill.models.tiny import train_tokenizer
 
 ESNLI_TRAIN_EXAMPLES = 549_367
 FLAN_T5_XL = {"d_model": 2048, "d_ff": 5120, "num_layers": 24, "num_heads": 32, "d_kv": 64}

@@ -38,7 +38,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from benchlib import cpu_name, default_paths, write_outputs
 from tokendistill.attribution import SequenceAttribution, attribute
 from tokendistill.data.tasks import get_task
-from tokendistill.training.tiny import SIZES, build_model, train_tokenizer
+from tokendistill.models.tiny import SIZES, build_model, train_tokenizer
 
 IGNORE_INDEX = -100
 
@@ -46,9 +46,7 @@ IGNORE_INDEX = -100
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (< 30 s)")
-    parser.add_argument(
-        "--size", default="small", choices=sorted(SIZES), help="T5 size from training/tiny.py"
-    )
+    parser.add_argument("--size", default="small", choices=sorted(SIZES), help="T5 size from models/tiny.py")
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--ig-steps", type=int, default=16, help="integrated gradients path points")

@@ -44,9 +44,10 @@ from benchlib import (
 from tokendistill.data.example import Example
 from tokendistill.data.palm import load_palm_rationales
 from tokendistill.data.tasks import get_task
+from tokendistill.models import family_of
+from tokendistill.models.tiny import SIZES, build_model, train_tokenizer
 from tokendistill.training.features import EXPLAIN_PREFIX, PREDICT_PREFIX, MultiTaskCollator, encode_examples
 from tokendistill.training.rationale_sources import random_rationales
-from tokendistill.training.tiny import SIZES, build_model, train_tokenizer
 from tokendistill.training.trainer import DistillTrainer
 
 ALPHA = 0.5
@@ -101,6 +102,7 @@ def make_batches(
         encode_examples(
             examples,
             tokenizer,
+            family_of(model),
             max_input_length=512,
             max_target_length=256,
             prefix=PREDICT_PREFIX,

@@ -2,7 +2,7 @@
 
 A synthetic task records, for every example, the input words that decide its answer, so the teacher's
 top-k words can be checked against ground truth and the effect of learning them can be measured without
-any download. One teacher (a small T5 from ``tokendistill.training.tiny``, trained on a large training set
+any download. One teacher (a small T5 from ``tokendistill.models.tiny``, trained on a large training set
 so that it is clearly better than any student) writes rationales for the students' training examples; then
 tiny students learn in each mode at several training-set sizes, three seeds each:
 
@@ -86,7 +86,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--k-seeds", type=int, nargs="*", default=[0], help="seeds of the k sweep")
     parser.add_argument("--validation-size", type=int, default=300)
     parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--teacher-size", default="small", help="T5 size from training/tiny.py")
+    parser.add_argument("--teacher-size", default="small", help="T5 size from models/tiny.py")
     parser.add_argument("--teacher-train-size", type=int, default=20000)
     parser.add_argument("--teacher-steps", type=int, default=4000)
     parser.add_argument("--teacher-lr", type=float, default=1e-3)

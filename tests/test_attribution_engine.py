@@ -21,7 +21,7 @@ from transformers import (
 )
 
 from tokendistill.attribution import METHODS, attribute
-from tokendistill.training.tiny import build_model, train_tokenizer
+from tokendistill.models.tiny import build_model, train_tokenizer
 
 # EncoderDecoderModel warns on every loss it computes (the reference below asks it for its loss).
 pytestmark = pytest.mark.filterwarnings("ignore:Version v4.12.0 introduces:FutureWarning")

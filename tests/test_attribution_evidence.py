@@ -12,8 +12,9 @@ import pytest
 
 from tokendistill.attribution import attribute, candidate_words, select_rationale
 from tokendistill.data.tasks import get_task
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.config import TrainConfig
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.teacher import train_teacher
 
 K = 5

@@ -8,9 +8,10 @@ import pytest
 
 from tokendistill.cli import main
 from tokendistill.data.errors import DataError
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.manifest import input_prefix
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.student import train_student
 from training_helpers import COLOURS, ColourTask, quick_config
 

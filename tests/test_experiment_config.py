@@ -193,8 +193,10 @@ def test_demo_config_is_valid_and_overridable():
     assert set(config.students.modes) == {"standard", "rationale", "random"}
 
 
+BENCHMARKS = ("anli1", "cqa", "esnli", "svamp")
 PAPER = sorted((REPO_ROOT / "configs" / "paper").glob("*.yaml"))
-LOCAL = sorted((REPO_ROOT / "configs" / "local").glob("*.yaml"))
+LOCAL = sorted(path for path in (REPO_ROOT / "configs" / "local").glob("*.yaml") if path.stem in BENCHMARKS)
+MODERN = sorted((REPO_ROOT / "configs" / "modern").glob("*.yaml"))
 
 
 def test_paper_and_local_configs_cover_the_four_benchmarks():
@@ -227,6 +229,29 @@ def test_local_config_validates_against_the_shared_data(path, shared_data):
     assert config.task.name == path.stem and config.task.data_dir == shared_data.resolve()
     assert config.teacher.tiny is not None and all(model.tiny is not None for model in config.students.models)
     assert set(config.students.modes) == {"standard", "rationale", "dss", "random"}
+
+
+@pytest.mark.parametrize("path", MODERN, ids=lambda path: path.stem)
+def test_modern_configs_pair_decoder_only_models(path, tmp_path):
+    config = load_config(path, [f"task.palm_dir={tmp_path}"], base_dir=REPO_ROOT)
+    assert config.task.name in BENCHMARKS and config.task.data_dir is None  # from the Hub
+    assert config.teacher.model in ("Qwen/Qwen2.5-7B-Instruct", "google/flan-t5-xl")
+    assert config.teacher.lora is not None and config.teacher.training.bf16
+    assert [model.model for model in config.students.models] == ["Qwen/Qwen2.5-0.5B"]
+    assert set(config.students.modes) == {"standard", "rationale", "dss", "random"}
+
+
+def test_modern_configs_cover_the_four_benchmarks_with_qwen_teachers(tmp_path):
+    configs = [load_config(path, [f"task.palm_dir={tmp_path}"], base_dir=REPO_ROOT) for path in MODERN]
+    qwen = [config.task.name for config in configs if config.teacher.model == "Qwen/Qwen2.5-7B-Instruct"]
+    assert sorted(qwen) == sorted(BENCHMARKS)
+
+
+def test_local_decoder_only_config_builds_tiny_llamas():
+    config = load_config(REPO_ROOT / "configs" / "local" / "synthetic-causal.yaml", base_dir=REPO_ROOT)
+    assert config.task.name == "synthetic-nli"
+    assert config.teacher.tiny.architecture == "llama"
+    assert [model.tiny.architecture for model in config.students.models] == ["llama"]
 
 
 def test_training_section_maps_onto_the_trainers_settings():

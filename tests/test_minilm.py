@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, TrainerCallback
 
 from tokendistill.attribution import attribute
+from tokendistill.models import family_of, load_model_and_tokenizer
 from tokendistill.training.loss import task_losses
 from tokendistill.training.minilm import (
     build_minilm_seq2seq,
@@ -18,7 +19,6 @@ from tokendistill.training.minilm import (
     minilm_archive,
     new_parameter_names,
 )
-from tokendistill.training.models import load_model_and_tokenizer
 from tokendistill.training.teacher import train_teacher
 from training_helpers import ColourTask, quick_config, settings_noise, transformers_messages
 
@@ -100,8 +100,10 @@ def test_trainer_loss_path_matches_the_models_own_loss(loaded):
     batch = DataCollatorForSeq2Seq(tokenizer, model=model)(features)
     assert (batch["decoder_input_ids"][:, 0] == tokenizer.cls_token_id).all()
     with torch.no_grad():
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        ours = task_losses(model(**inputs).logits, batch["labels"], None, (1.0, 0.0)).total
+        family = family_of(model)
+        ours = task_losses(
+            family.target_log_probs(model, batch), family.target_mask(batch), None, (1.0, 0.0)
+        ).total
         reference = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
         )

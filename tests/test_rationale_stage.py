@@ -17,7 +17,7 @@ from tokendistill.attribution.stage import generate_rationales, load_examples, l
 from tokendistill.cli import main
 from tokendistill.commands.rationales import parse_key_values, read_stopwords
 from tokendistill.data.errors import DataError
-from tokendistill.training.tiny import build_model, train_tokenizer
+from tokendistill.models.tiny import build_model, train_tokenizer
 
 TASK = "synthetic-nli"
 TASK_OPTIONS = {"size": 40}

@@ -18,7 +18,7 @@ import pytest
 
 from tokendistill.attribution.sharding import shards_dir_for
 from tokendistill.attribution.stage import generate_rationales, load_examples
-from tokendistill.training.tiny import build_and_save
+from tokendistill.models.tiny import build_and_save
 
 pytestmark = pytest.mark.slow
 

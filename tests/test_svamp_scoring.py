@@ -17,8 +17,9 @@ from transformers import T5ForConditionalGeneration
 
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.svamp import SIZE, dss_split_ids
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.evaluation import evaluate_model
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.student import train_student
 from training_helpers import quick_config
 

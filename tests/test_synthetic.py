@@ -16,7 +16,7 @@ from tokendistill.data.example import Example, Span
 from tokendistill.data.synthetic import COLOURS, OBJECTS, SyntheticMath, SyntheticNLI, split_of
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.base import SPLITS
-from tokendistill.training.tiny import build_model, train_tokenizer
+from tokendistill.models.tiny import build_model, train_tokenizer
 
 NLI_FACT = re.compile(rf"\b({'|'.join(COLOURS)}) ({'|'.join(OBJECTS)})\b")
 NLI_HYPOTHESIS = re.compile(r"the (\w+) is (\w+)\.")

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from tokendistill.data.synthetic import SyntheticMath, SyntheticNLI
-from tokendistill.training.tiny import SIZES, build_and_save, build_model, train_tokenizer
+from tokendistill.models.tiny import SIZES, build_and_save, build_model, train_tokenizer
 
 CORPUS = [example.source for example in SyntheticNLI(size=200).load("train")] + [
     example.source for example in SyntheticMath(size=200).load("train")
@@ -138,3 +138,40 @@ def test_build_and_save_loads_by_path(tmp_path: Path) -> None:
     assert model.config.model_type == "bart"
     assert tokenizer.tokenize("the red box") == ["▁the", "▁red", "▁box"]
     assert model.config.vocab_size == len(tokenizer)
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gpt2"])
+def test_decoder_only_build_tiny_loads_with_its_family_and_continues_a_prompt(
+    tmp_path: Path, architecture
+) -> None:
+    """``build-tiny --architecture llama|gpt2``: a decoder-only model whose tokenizer prepends ``<s>``,
+    appends nothing (the target follows the source in one sequence) and pads left for batched generation."""
+    from tokendistill.cli import main
+    from tokendistill.models import CausalFamily, family_of, load_model_and_tokenizer
+
+    output = tmp_path / architecture
+    assert (
+        main(
+            [
+                "build-tiny",
+                "--task",
+                "synthetic-nli",
+                "--output",
+                str(output),
+                "--architecture",
+                architecture,
+                "--vocab-size",
+                "300",
+            ]
+        )
+        == 0
+    )
+    model, tokenizer = load_model_and_tokenizer(output)
+    assert model.config.model_type == architecture and not model.config.is_encoder_decoder
+    assert isinstance(family_of(model), CausalFamily)
+    ids = tokenizer("the red box").input_ids
+    assert ids[0] == tokenizer.bos_token_id and tokenizer.eos_token_id not in ids
+    assert tokenizer.pad_token_id is not None and tokenizer.padding_side == "left"
+    texts = family_of(model).generate(model, tokenizer, [ids, tokenizer("a cup").input_ids], max_new_tokens=3)
+    alone = model.generate(torch.tensor([ids]), max_new_tokens=3, do_sample=False)
+    assert texts[0] == tokenizer.decode(alone[0, len(ids) :], skip_special_tokens=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from safetensors.torch import load_file
 
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.models import load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.teacher import train_teacher
 from training_helpers import ColourTask, quick_config
 

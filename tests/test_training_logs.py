@@ -12,8 +12,9 @@ import logging
 import pytest
 
 from tokendistill.attribution.engine import attribute
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.evaluation import evaluate_model
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.student import train_student
 from training_helpers import ColourTask, quick_config, settings_noise, transformers_messages
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import DataCollatorForSeq2Seq
 
+from tokendistill.models import family_of
 from tokendistill.training.features import EXPLAIN, PREDICT, MultiTaskCollator, encode_examples
 from tokendistill.training.loss import task_losses
 from tokendistill.training.trainer import DistillTrainer
@@ -31,13 +32,16 @@ def batches(examples, tokenizer, model, rationales):
     rows = encode_examples(
         examples,
         tokenizer,
+        family_of(model),
         max_input_length=64,
         max_target_length=32,
         prefix="predict: ",
         rationales=rationales,
     )
     combined = MultiTaskCollator(tokenizer, model)(list(rows))
-    plain = DataCollatorForSeq2Seq(tokenizer, model=model)
+    plain = (
+        DataCollatorForSeq2Seq(tokenizer, model=model) if model.config.is_encoder_decoder else causal_batch
+    )
     predict = plain([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
     if rationales is None:
         return combined, predict, None
@@ -51,9 +55,38 @@ def batches(examples, tokenizer, model, rationales):
     return combined, predict, explain
 
 
-def one_pass(model, combined, weights):
-    inputs = {k: v for k, v in combined.items() if k not in ("labels", "task")}
-    return task_losses(model(**inputs).logits, combined["labels"], combined["task"], weights)
+def causal_batch(rows):
+    """A plain decoder-only batch built by hand: source then target, right-padded, loss on the target only."""
+    sequences = [r["input_ids"] + r["labels"] for r in rows]
+    width = max(map(len, sequences))
+    return {
+        "input_ids": torch.tensor([s + [0] * (width - len(s)) for s in sequences]),
+        "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences]),
+        "labels": torch.tensor(
+            [
+                [-100] * len(r["input_ids"]) + r["labels"] + [-100] * (width - len(s))
+                for r, s in zip(rows, sequences, strict=True)
+            ]
+        ),
+    }
+
+
+def plain_loss(model, batch):
+    """The model's own loss on a plain batch; for a decoder-only model, the same shifted token mean
+    written out (its own loss upcasts the logits to float32 only, which would lose float64 precision)."""
+    if model.config.is_encoder_decoder:
+        return model(**batch).loss
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=-100
+    )
+
+
+def one_pass(model, batch, weights):
+    family = family_of(model)
+    inputs = {k: v for k, v in batch.items() if k != "task"}
+    log_probs = family.target_log_probs(model, inputs)
+    return task_losses(log_probs, family.target_mask(inputs), batch.get("task"), weights)
 
 
 def gradients(model, loss):
@@ -62,7 +95,7 @@ def gradients(model, loss):
     return [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
 
-@pytest.mark.parametrize("architecture", ["t5", "bart"])
+@pytest.mark.parametrize("architecture", ["t5", "bart", "llama", "gpt2"])
 @pytest.mark.parametrize("skip", [(), ("synthetic-nli-train-2",)], ids=["all", "one-without-rationale"])
 def test_one_pass_loss_and_gradients_equal_two_plain_passes(examples, architecture, skip):
     model, tokenizer = tiny_model_for(examples, architecture)
@@ -79,7 +112,7 @@ def test_one_pass_loss_and_gradients_equal_two_plain_passes(examples, architectu
 def assert_equal_to_two_plain_passes(model, losses, predict, explain) -> None:
     """``losses`` (and their gradients) equal DSS's reference: the model's own loss on each task's batch."""
     grads = gradients(model, losses.total)
-    label_loss, rationale_loss = model(**predict).loss, model(**explain).loss
+    label_loss, rationale_loss = plain_loss(model, predict), plain_loss(model, explain)
     reference = ALPHA * label_loss + (1 - ALPHA) * rationale_loss
     reference_grads = gradients(model, reference)
 
@@ -103,8 +136,7 @@ def test_without_task_tensor_the_loss_is_the_models_own(examples):
     model, tokenizer = tiny_model_for(examples)
     combined, predict, _ = batches(examples, tokenizer, model, None)
     assert "task" not in combined
-    inputs = {k: v for k, v in predict.items() if k != "labels"}
-    losses = task_losses(model(**inputs).logits, predict["labels"], None, (1.0, 0.0))
+    losses = one_pass(model, predict, (1.0, 0.0))
     torch.testing.assert_close(losses.total, model(**predict).loss, rtol=1e-6, atol=1e-6)
     assert losses.rationale.item() == 0.0
 
@@ -113,21 +145,21 @@ def test_a_task_absent_from_the_batch_contributes_zero():
     logits = torch.randn(2, 3, 5)
     labels = torch.tensor([[1, 2, -100], [3, -100, -100]])
     task = torch.tensor([PREDICT, PREDICT])
-    losses = task_losses(logits, labels, task, (0.5, 0.5))
+    log_probs = logits.log_softmax(-1).gather(2, labels.clamp(min=0)[..., None])[..., 0]
+    losses = task_losses(log_probs, labels.ne(-100), task, (0.5, 0.5))
     by_hand = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), labels.reshape(-1), ignore_index=-100)
     assert losses.rationale.item() == 0.0
     torch.testing.assert_close(losses.total, 0.5 * by_hand)
 
 
+@pytest.mark.parametrize("architecture", ["t5", "llama"])
 @pytest.mark.parametrize("skip", [(), ("synthetic-nli-train-2",)], ids=["all", "one-without-rationale"])
-def test_one_pass_per_task_option_gives_the_same_loss_and_gradients(examples, skip):
+def test_one_pass_per_task_option_gives_the_same_loss_and_gradients(examples, architecture, skip):
     """``task_passes=2`` (DSS's two passes, each cut to its own padding) equals the plain per-task losses."""
-    model, tokenizer = tiny_model_for(examples)
+    model, tokenizer = tiny_model_for(examples, architecture)
     model.double()
     combined, predict, explain = batches(examples, tokenizer, model, rationales_for(examples, skip))
-    inputs = {k: v for k, v in combined.items() if k not in ("labels", "task")}
-    trainer_state = SimpleNamespace(task_weights=(ALPHA, 1 - ALPHA))
-    losses = DistillTrainer._losses_one_pass_per_task(
-        trainer_state, model, inputs, combined["labels"], combined["task"]
-    )
+    inputs = {k: v for k, v in combined.items() if k != "task"}
+    trainer_state = SimpleNamespace(task_weights=(ALPHA, 1 - ALPHA), family=family_of(model))
+    losses = DistillTrainer._losses_one_pass_per_task(trainer_state, model, inputs, combined["task"])
     assert_equal_to_two_plain_passes(model, losses, predict, explain)

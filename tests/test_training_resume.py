@@ -56,9 +56,10 @@ def step_logs(run_dir):
     ]
 
 
-def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("architecture", ["t5", "llama"])
+def test_killed_and_resumed_run_matches_uninterrupted_run(tmp_path, architecture):
     task = ColourTask()
-    tiny_dir = build_tiny_for_task(task, tmp_path / "tiny", vocab_size=300)
+    tiny_dir = build_tiny_for_task(task, tmp_path / "tiny", vocab_size=300, architecture=architecture)
     # Linear decay over all 8 steps, so a resumed run must restore the schedule as well as the weights.
     config = quick_config(max_steps=8, eval_steps=4, batch_size=8, logging_steps=2)
     options = {"mode": "random", "k": 2, "config": config}

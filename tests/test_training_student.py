@@ -10,9 +10,10 @@ import torch
 
 from tokendistill.attribution.records import RationaleRecord, example_fingerprint, write_rationale_file
 from tokendistill.data.errors import DataError
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.features import EXPLAIN, PREDICT, PREDICT_PREFIX
 from tokendistill.training.manifest import read_manifest
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.rationale_sources import random_rationales
 from tokendistill.training.student import STUDENT_MODES, train_student
 from tokendistill.training.trainer import DistillTrainer

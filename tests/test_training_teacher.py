@@ -7,9 +7,10 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForSeq2SeqLM, T5ForConditionalGeneration
 
+from tokendistill.models import load_model_and_tokenizer
 from tokendistill.training.config import LoraSettings
 from tokendistill.training.manifest import read_manifest
-from tokendistill.training.models import build_tiny_for_task, load_model_and_tokenizer
+from tokendistill.training.models import build_tiny_for_task
 from tokendistill.training.teacher import train_teacher
 from training_helpers import ColourTask, quick_config
 

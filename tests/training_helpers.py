@@ -15,9 +15,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerFast
 from tokendistill.data.example import Example, own, template
 from tokendistill.data.synthetic import SyntheticNLI
 from tokendistill.data.tasks.base import Task
+from tokendistill.models.tiny import DECODER_ONLY, build_model, train_tokenizer
 from tokendistill.training.config import TrainConfig
 from tokendistill.training.features import EXPLAIN_PREFIX, PREDICT_PREFIX
-from tokendistill.training.tiny import build_model, train_tokenizer
 
 COLOURS = ("red", "blue", "green", "yellow", "black", "white")
 FILLER = ("box", "cup", "ball", "hat", "book", "lamp", "chair", "kite", "on", "the", "shelf", "door", "floor")
@@ -65,7 +65,7 @@ def tiny_model_for(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A tiny randomly initialised model with a tokenizer trained on the examples and the task prefixes."""
     texts = [PREDICT_PREFIX, EXPLAIN_PREFIX, *(e.source for e in examples), *(e.target for e in examples)]
-    tokenizer = train_tokenizer(texts, vocab_size=300)
+    tokenizer = train_tokenizer(texts, vocab_size=300, decoder_only=architecture in DECODER_ONLY)
     return build_model(tokenizer, architecture=architecture, size="tiny", **overrides), tokenizer
 
 

@@ -1,3 +1,3 @@
-"""tokendistill: distil the input tokens a large seq2seq teacher attends to into a small student."""
+"""tokendistill: distil the input tokens a large teacher attends to into a small student."""
 
 __version__ = "0.1.0"

@@ -39,7 +39,7 @@ DEBUG_HELP = f"on an error, print the traceback too (or set {DEBUG_ENV}=1)"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokendistill",
-        description="Distil the input tokens a seq2seq teacher relies on into a small student.",
+        description="Distil the input tokens a teacher relies on into a small student (either model family).",
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

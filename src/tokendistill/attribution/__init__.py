@@ -1,4 +1,4 @@
-"""Gradient attribution of a seq2seq teacher's output to its input words, and rationale selection."""
+"""Gradient attribution of a teacher's output to its input words (either model family), and rationales."""
 
 from tokendistill.attribution.engine import attribute
 from tokendistill.attribution.methods import METHODS

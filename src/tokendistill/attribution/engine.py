@@ -1,4 +1,4 @@
-"""``attribute``: which source tokens and words a seq2seq model's output depends on, many examples at once."""
+"""``attribute``: which source tokens and words a model's output depends on, many examples at once."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tokendistill.attribution.methods import IGNORE_INDEX, METHODS, AttributionBatch, AttributionMethod
+from tokendistill.attribution.methods import METHODS, AttributionBatch, AttributionMethod
 from tokendistill.attribution.result import SequenceAttribution
 from tokendistill.attribution.words import WORD_AGGREGATIONS, WordAggregation, aggregate_word_scores
+from tokendistill.models import Batch, ModelFamily, family_of
 
 
 @contextmanager
@@ -38,40 +38,37 @@ def _embedding_device(model: PreTrainedModel) -> torch.device:
     return model.get_input_embeddings().weight.device
 
 
-def _pad(sequences: Sequence[Sequence[int]], value: int, device: torch.device) -> torch.Tensor:
-    tensors = [torch.tensor(sequence, dtype=torch.long) for sequence in sequences]
-    return pad_sequence(tensors, batch_first=True, padding_value=value).to(device)
+def _collate(
+    model: PreTrainedModel,
+    family: ModelFamily,
+    sources: Sequence[Sequence[int]],
+    targets: Sequence[Sequence[int]],
+    pad_token_id: int,
+) -> Batch:
+    device = _embedding_device(model)
+    return {
+        name: value.to(device)
+        for name, value in family.collate(sources, targets, pad_token_id, model).items()
+    }
 
 
-def _source_batch(
-    token_ids: Sequence[Sequence[int]], pad_token_id: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids and their attention mask (right padding keeps absolute positions intact)."""
-    input_ids = _pad(token_ids, pad_token_id, device)
-    lengths = torch.tensor([len(ids) for ids in token_ids], device=device)
-    attention_mask = (torch.arange(input_ids.shape[1], device=device)[None, :] < lengths[:, None]).long()
-    return input_ids, attention_mask
-
-
-def _check_embedding_contract(model: PreTrainedModel, input_ids: torch.Tensor) -> None:
-    """Refuse models whose encoder treats ``inputs_embeds`` differently from ``input_ids``.
+def _check_embedding_contract(model: PreTrainedModel, family: ModelFamily, batch: Batch) -> None:
+    """Refuse models that treat ``inputs_embeds`` differently from ``input_ids``.
 
     Some architectures (e.g. Pegasus, Marian) multiply the token embeddings by sqrt(d_model) inside the
     encoder only when given ids; gradients w.r.t. ``get_input_embeddings()`` outputs fed as ``inputs_embeds``
-    would then explain a different computation than the model's. T5 does not scale, and BART (transformers
-    5) scales inside its embedding module, so both pass. One encoder pass on one example decides.
+    would then explain a different computation than the model's. T5, BART (transformers 5 scales inside its
+    embedding module), Llama and GPT-2 pass. One forward pass each way on one example decides.
     """
-    encoder = model.get_encoder()
     with torch.no_grad():
-        from_ids = encoder(input_ids=input_ids).last_hidden_state.float()
-        embeddings = model.get_input_embeddings()(input_ids)
-        from_embeddings = encoder(inputs_embeds=embeddings).last_hidden_state.float()
+        from_ids = family.source_states(model, batch).float()
+        embeddings = model.get_input_embeddings()(batch["input_ids"])
+        from_embeddings = family.source_states(model, batch, embeddings).float()
     scale = from_ids.abs().max().clamp_min(1e-6)
     if not torch.allclose(from_ids, from_embeddings, rtol=1e-3, atol=1e-3 * float(scale)):
         raise ValueError(
-            f"{type(model).__name__}: the encoder's output for "
-            "inputs_embeds=get_input_embeddings()(input_ids) differs from its output for input_ids "
-            "(the encoder probably rescales embeddings given as ids), "
+            f"{type(model).__name__}: the output for inputs_embeds=get_input_embeddings()(input_ids) differs "
+            "from the output for input_ids (the model probably rescales embeddings given as ids), "
             "so input-embedding gradients would not explain this model"
         )
 
@@ -95,43 +92,7 @@ def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list
     return [order[first : first + batch_size] for first in range(0, len(order), batch_size)]
 
 
-def _generate_targets(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    token_ids: Sequence[Sequence[int]],
-    batches: list[list[int]],
-    max_new_tokens: int,
-    show_progress: bool,
-) -> list[str]:
-    """The model's greedy predictions, decoded without special tokens."""
-    device = _embedding_device(model)
-    targets: list[str] = [""] * len(token_ids)
-    with tqdm(total=len(token_ids), unit="ex", desc="generating targets", disable=not show_progress) as bar:
-        for indices in batches:
-            input_ids, attention_mask = _source_batch(
-                [token_ids[i] for i in indices], tokenizer.pad_token_id, device
-            )
-            # The limit as max_length (the decoder's start token and max_new_tokens), as in
-            # training.evaluation.greedy_generation: a trained model's saved generation config holds
-            # max_length, and generate warns on every batch when max_new_tokens is set next to it.
-            generated = model.generate(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                max_length=max_new_tokens + 1,
-                max_new_tokens=None,
-                do_sample=False,
-                num_beams=1,
-            )
-            for index, text in zip(
-                indices, tokenizer.batch_decode(generated, skip_special_tokens=True), strict=True
-            ):
-                targets[index] = text
-            bar.update(len(indices))
-    return targets
-
-
 def _check_inputs(
-    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     n_sources: int,
     targets: Sequence[str] | None,
@@ -147,10 +108,6 @@ def _check_inputs(
             f"{type(tokenizer).__name__} is a slow tokenizer; attribution needs a fast one "
             "(for character offsets)"
         )
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"{type(tokenizer).__name__} has no pad token")
-    if not hasattr(model, "prepare_decoder_input_ids_from_labels"):
-        raise ValueError(f"{type(model).__name__} is not a seq2seq model with a decoder fed shifted labels")
     if targets is not None and len(targets) != n_sources:
         raise ValueError(f"{n_sources} sources but {len(targets)} targets")
 
@@ -172,6 +129,7 @@ class _BatchScores(NamedTuple):
 
 def _score_batches(
     model: PreTrainedModel,
+    family: ModelFamily,
     attribution_method: AttributionMethod,
     token_ids: Sequence[Sequence[int]],
     label_ids: Sequence[Sequence[int]],
@@ -179,35 +137,37 @@ def _score_batches(
     pad_token_id: int,
     progress: tqdm,
 ) -> _BatchScores:
-    """Run ``attribution_method`` over ``batches`` and cut each example's scores to its own length.
+    """Run ``attribution_method`` over ``batches`` and keep each example's scores at its source positions.
 
     Results move to the CPU once per batch (no per-example device syncs)."""
-    device = _embedding_device(model)
     n_examples = len(token_ids)
     results = _BatchScores(
         [np.empty(0, dtype=np.float32)] * n_examples, [None] * n_examples, [None] * n_examples
     )
     for indices in batches:
-        input_ids, attention_mask = _source_batch([token_ids[i] for i in indices], pad_token_id, device)
-        labels = _pad([label_ids[i] for i in indices], IGNORE_INDEX, device)
+        inputs = _collate(
+            model, family, [token_ids[i] for i in indices], [label_ids[i] for i in indices], pad_token_id
+        )
         with torch.no_grad():
-            embeddings = model.get_input_embeddings()(input_ids)
+            embeddings = model.get_input_embeddings()(inputs["input_ids"])
+        source_mask = family.source_mask(inputs)
         batch = AttributionBatch(
             model=model,
+            family=family,
+            inputs=inputs,
             embeddings=embeddings,
-            attention_mask=attention_mask,
-            labels=labels,
-            decoder_input_ids=model.prepare_decoder_input_ids_from_labels(labels=labels),
+            source_mask=source_mask,
             pad_token_id=pad_token_id,
         )
         scores, signed, delta = attribution_method(batch)
+        source_mask = source_mask.cpu().numpy()
         scores = scores.float().cpu().numpy()
         signed = None if signed is None else signed.float().cpu().numpy()
         delta = None if delta is None else delta.tolist()
         for row, index in enumerate(indices):
-            length = len(token_ids[index])
-            results.token_scores[index] = scores[row, :length].copy()
-            results.signed[index] = None if signed is None else signed[row, :length].copy()
+            positions = source_mask[row]
+            results.token_scores[index] = scores[row, positions]
+            results.signed[index] = None if signed is None else signed[row, positions]
             results.convergence_deltas[index] = None if delta is None else delta[row]
         progress.update(len(indices))
     return results
@@ -230,18 +190,23 @@ def attribute(
 ) -> list[SequenceAttribution]:
     """Attribute each target to its source's tokens and words with ``method`` (a key of ``METHODS``).
 
-    ``targets=None`` explains the model's own greedy prediction (``max_new_tokens`` at most), decoded with
-    ``skip_special_tokens=True`` and then tokenized again as ``text_target`` like a gold target, so the
-    explained token sequence is the canonical tokenization of the predicted text. Sources are truncated to
-    ``max_source_length`` tokens and targets to ``max_target_length`` (default: the tokenizer's
-    ``model_max_length``). Examples are batched by length and returned in input order; ``method_options``
-    go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for integrated gradients).
+    Works for both families (``tokendistill.models``): a decoder-only model conditions on the source's
+    tokens followed by the target's, and only the source tokens are scored; its tokenizer gets a pad token
+    if it has none (``ModelFamily.prepare_tokenizer``). ``targets=None`` explains the model's own greedy
+    continuation (``max_new_tokens`` at most), decoded with ``skip_special_tokens=True`` and then tokenized
+    again like a gold target, so the explained token sequence is the canonical tokenization of that text.
+    Sources are truncated to ``max_source_length`` tokens and targets to ``max_target_length`` (default:
+    the tokenizer's ``model_max_length``). Examples are batched by length and returned in input order;
+    ``method_options`` go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for
+    integrated gradients).
     The model is used in eval mode and left as it was.
     """
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; known: {', '.join(METHODS)}")
     attribution_method = _build_method(method, method_options)
-    _check_inputs(model, tokenizer, len(sources), targets, batch_size, word_aggregation)
+    _check_inputs(tokenizer, len(sources), targets, batch_size, word_aggregation)
+    family = family_of(model)
+    family.prepare_tokenizer(tokenizer)
     sources = list(sources)
     if not sources:
         return []
@@ -257,19 +222,40 @@ def attribute(
     batches = _length_sorted_batches([len(ids) for ids in token_ids], batch_size)
 
     with _attribution_mode(model):
-        longest = torch.tensor([token_ids[batches[0][0]]], device=_embedding_device(model))
-        _check_embedding_contract(model, longest)
         if targets is None:
-            targets = _generate_targets(model, tokenizer, token_ids, batches, max_new_tokens, show_progress)
+            with tqdm(
+                total=len(sources), unit="ex", desc="generating targets", disable=not show_progress
+            ) as bar:
+                targets = family.generate(
+                    model,
+                    tokenizer,
+                    token_ids,
+                    batch_size=batch_size,
+                    max_new_tokens=max_new_tokens,
+                    progress=bar,
+                )
         targets = list(targets)
-        label_ids = tokenizer(text_target=targets, truncation=True, max_length=max_target_length)["input_ids"]
+        label_ids = family.encode_targets(tokenizer, targets, max_target_length)
         _check_nonempty(label_ids, "targets")
+        longest = batches[0][0]
+        _check_embedding_contract(
+            model,
+            family,
+            _collate(model, family, [token_ids[longest]], [label_ids[longest]], tokenizer.pad_token_id),
+        )
         with (
             torch.enable_grad(),
             tqdm(total=len(sources), unit="ex", desc=method, disable=not show_progress) as progress,
         ):
             scored = _score_batches(
-                model, attribution_method, token_ids, label_ids, batches, tokenizer.pad_token_id, progress
+                model,
+                family,
+                attribution_method,
+                token_ids,
+                label_ids,
+                batches,
+                tokenizer.pad_token_id,
+                progress,
             )
 
     return [

@@ -1,11 +1,13 @@
-"""Gradient attribution methods over one padded batch of a seq2seq model.
+"""Gradient attribution methods over one padded batch of a model of either family.
 
-For one example, ``e_i`` is the encoder input embedding of source token ``i`` and ``L(e)`` the mean negative
+For one example, ``e_i`` is the input embedding of source token ``i`` (the encoder's input for a seq2seq
+model, the first tokens of the one sequence for a decoder-only model) and ``L(e)`` the mean negative
 log-likelihood of the target tokens (end-of-sequence included), exactly what the model's own ``loss`` is for
 that example alone; ``g_i = -dL/de_i``. Every method here is batched so that examples never interact: each
 example's objective is normalised by its own target length and the objectives are summed, so one backward
-pass gives every example exactly its own gradient, and padding (masked in the encoder, ``-100`` in the labels)
-changes nothing.
+pass gives every example exactly its own gradient, and padding (masked by attention, ``IGNORE_INDEX`` in the
+labels) changes nothing. Positions that are not source tokens (a decoder-only model's target) are inputs
+too, but they are held fixed: no score is kept for them and integrated gradients does not move them.
 
 Captum implements the same definitions one example (or one forward function) at a time; these versions
 batch several examples of different lengths through one pass and only differentiate the input embeddings,
@@ -20,41 +22,39 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-IGNORE_INDEX = -100
+from tokendistill.models import Batch, ModelFamily
 
 
 @dataclass(frozen=True)
 class AttributionBatch:
-    """A right-padded batch: the source embeddings and the target each example is explained against."""
+    """A padded batch (``ModelFamily.collate``), its input embeddings and where its source tokens are."""
 
     model: PreTrainedModel
-    embeddings: torch.Tensor  # (B, S, d), detached, in the model's dtype
-    attention_mask: torch.Tensor  # (B, S)
-    labels: torch.Tensor  # (B, T), IGNORE_INDEX after each target's end
-    decoder_input_ids: torch.Tensor  # (B, T), labels shifted right as the model does in training
+    family: ModelFamily
+    inputs: Batch  # the collated batch: what ``family.target_log_probs`` reads besides the embeddings
+    embeddings: torch.Tensor  # (B, N, d), detached, in the model's dtype: the embeddings of inputs' input_ids
+    source_mask: torch.Tensor  # (B, N) bool: positions of source tokens, the ones scored
     pad_token_id: int
 
     @property
     def target_lengths(self) -> torch.Tensor:
-        return (self.labels != IGNORE_INDEX).sum(dim=1)
+        return self.family.target_mask(self.inputs).sum(dim=1)
 
     def rows(self, index: torch.Tensor) -> AttributionBatch:
         """The batch made of the examples at ``index`` (repeats allowed), e.g. one row per path point."""
         return replace(
             self,
+            inputs={name: value[index] for name, value in self.inputs.items()},
             embeddings=self.embeddings[index],
-            attention_mask=self.attention_mask[index],
-            labels=self.labels[index],
-            decoder_input_ids=self.decoder_input_ids[index],
+            source_mask=self.source_mask[index],
         )
 
 
 class TokenScores(NamedTuple):
-    scores: torch.Tensor  # (B, S), non-negative, float32 or float64
-    signed: torch.Tensor | None  # (B, S) or None
+    scores: torch.Tensor  # (B, N), non-negative, float32 or float64; meaningful at source positions
+    signed: torch.Tensor | None  # (B, N) or None
     convergence_delta: torch.Tensor | None = None  # (B,), integrated gradients' completeness error
 
 
@@ -64,22 +64,8 @@ def accumulation_dtype(tensor: torch.Tensor) -> torch.dtype:
 
 
 def target_log_probs(batch: AttributionBatch, inputs_embeds: torch.Tensor) -> torch.Tensor:
-    """``log p(y_t | x, y_<t)`` for every target token, shape (B, T), 0 at label padding.
-
-    The model is called without ``labels`` (its own loss averages over the whole batch, which would couple
-    the examples); the log-softmax runs in float32 or wider.
-    """
-    logits = batch.model(
-        inputs_embeds=inputs_embeds,
-        attention_mask=batch.attention_mask,
-        decoder_input_ids=batch.decoder_input_ids,
-        use_cache=False,
-    ).logits
-    logits = logits.to(accumulation_dtype(logits))
-    nll = F.cross_entropy(
-        logits.flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    )
-    return -nll.view(batch.labels.shape)
+    """``log p(y_t | x, y_<t)`` for every target position, shape (B, T), 0 elsewhere."""
+    return batch.family.target_log_probs(batch.model, batch.inputs, inputs_embeds)
 
 
 def negative_loss(batch: AttributionBatch, inputs_embeds: torch.Tensor) -> torch.Tensor:
@@ -88,7 +74,7 @@ def negative_loss(batch: AttributionBatch, inputs_embeds: torch.Tensor) -> torch
 
 
 def negative_loss_gradient(batch: AttributionBatch) -> torch.Tensor:
-    """``g = -dL/de`` for every example in one forward and one backward pass, shape (B, S, d)."""
+    """``g = -dL/de`` for every example in one forward and one backward pass, shape (B, N, d)."""
     embeddings = batch.embeddings.detach().requires_grad_()
     (gradient,) = torch.autograd.grad(negative_loss(batch, embeddings).sum(), embeddings)
     return gradient
@@ -133,11 +119,11 @@ class SaliencyPerToken(AttributionMethod):
         log_probs = target_log_probs(batch, embeddings)
         wide = accumulation_dtype(embeddings)
         total = torch.zeros(embeddings.shape[:2], dtype=wide, device=embeddings.device)
-        n_positions = log_probs.shape[1]
-        for position in range(n_positions):
-            # Examples whose target ended before `position` have log prob 0 there, so gradient 0.
+        # Positions that are no example's target (padding, a decoder-only model's source) have log prob 0.
+        positions = batch.family.target_mask(batch.inputs).any(dim=0).nonzero().flatten().tolist()
+        for count, position in enumerate(positions, start=1):
             (gradient,) = torch.autograd.grad(
-                log_probs[:, position].sum(), embeddings, retain_graph=position < n_positions - 1
+                log_probs[:, position].sum(), embeddings, retain_graph=count < len(positions)
             )
             total += gradient.to(wide).norm(dim=-1)
         return TokenScores(total / batch.target_lengths[:, None], None)
@@ -155,7 +141,8 @@ class IntegratedGradients(AttributionMethod):
     gradient_{i,d}``, so ``sum_i attribution_i ~= -L(e) + L(b)`` (completeness).
 
     ``baseline="zero"`` puts a zero vector at every source position (special tokens included) and
-    ``"pad"`` the pad token's embedding; the attention mask stays the input's. The B x n_steps path points
+    ``"pad"`` the pad token's embedding; other positions keep their embeddings and the attention mask stays
+    the input's. The B x n_steps path points
     are run ``internal_batch_size`` rows per pass (default: the batch's own size, i.e. the memory of one
     saliency pass). Two more passes evaluate ``-L`` at both ends to report ``convergence_delta =
     sum_i attribution_i - (-L(e) + L(b))`` per example.
@@ -181,11 +168,12 @@ class IntegratedGradients(AttributionMethod):
     def baseline_embeddings(self, batch: AttributionBatch) -> torch.Tensor:
         embeddings = batch.embeddings
         if self.baseline == "zero":
-            return torch.zeros_like(embeddings)
-        pad = torch.tensor([batch.pad_token_id], device=embeddings.device)
-        with torch.no_grad():
-            pad_embedding = batch.model.get_input_embeddings()(pad)[0]
-        return pad_embedding.expand_as(embeddings)
+            baseline = torch.zeros_like(embeddings)
+        else:
+            pad = torch.tensor([batch.pad_token_id], device=embeddings.device)
+            with torch.no_grad():
+                baseline = batch.model.get_input_embeddings()(pad)[0].expand_as(embeddings)
+        return torch.where(batch.source_mask[..., None], baseline, embeddings)
 
     def __call__(self, batch: AttributionBatch) -> TokenScores:
         embeddings = batch.embeddings

@@ -27,7 +27,7 @@ import transformers
 from accelerate import PartialState
 from accelerate.utils import parse_flag_from_env
 from tqdm.auto import tqdm
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import tokendistill
 from tokendistill.attribution.engine import attribute
@@ -54,16 +54,12 @@ from tokendistill.data.errors import DataError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import Task, get_task
 from tokendistill.files import write_atomically
+from tokendistill.models import DTYPES, load_model_and_tokenizer
 
 logger = logging.getLogger(__name__)
 
 TargetChoice = Literal["prediction", "gold"]
 TARGET_CHOICES: tuple[str, ...] = ("prediction", "gold")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
 # Bump when a change to this stage changes the bytes it writes, so old shards are not mixed with new ones.
 # 2: records carry ``example_sha256`` (issue 11).
 STAGE_FORMAT_VERSION = 2
@@ -120,10 +116,9 @@ def load_examples(
 def load_teacher(
     model_name_or_path: str | Path, dtype: str = "float32", device: torch.device | str = "cpu"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A seq2seq model (Hub name or local folder) in eval mode on ``device``, and its tokenizer."""
+    """A model of either family (Hub name or local folder) in eval mode on ``device``, and its tokenizer."""
     _check_choice("dtype", dtype, DTYPES)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_name_or_path))
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(model_name_or_path), dtype=DTYPES[dtype])
+    model, tokenizer = load_model_and_tokenizer(model_name_or_path, dtype=dtype)
     return model.to(device).eval(), tokenizer
 
 

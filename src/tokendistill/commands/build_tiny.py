@@ -1,4 +1,5 @@
-"""``tokendistill build-tiny``: a small randomly initialised T5 or BART with a tokenizer trained on a task."""
+"""``tokendistill build-tiny``: a small randomly initialised model (T5, BART, Llama or GPT-2) with a tokenizer
+trained on a task."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import argparse
 from pathlib import Path
 
 from tokendistill.commands.training_options import add_task_arguments, task_from_args
+from tokendistill.models.tiny import ARCHITECTURES, SIZES
 from tokendistill.training.models import build_tiny_for_task
-from tokendistill.training.tiny import SIZES
 
 HELP = (
-    "Build a small seq2seq model from a config, with a subword tokenizer trained on the task's training "
-    "text, and save it; train-teacher and train-student then take its folder as --model (no download)."
+    "Build a small model (seq2seq: t5, bart; decoder-only: llama, gpt2) from a config, with a subword "
+    "tokenizer trained on the task's training text, and save it; train-teacher and train-student then take "
+    "its folder as --model (no download)."
 )
 
 
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, required=True, help="folder to save the model and tokenizer in"
     )
-    parser.add_argument("--architecture", default="t5", choices=("t5", "bart"))
+    parser.add_argument("--architecture", default="t5", choices=ARCHITECTURES)
     parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
     parser.add_argument("--vocab-size", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)

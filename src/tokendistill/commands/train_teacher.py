@@ -1,4 +1,4 @@
-"""``tokendistill train-teacher``: fine-tune a seq2seq teacher on a task (full or LoRA)."""
+"""``tokendistill train-teacher``: fine-tune a teacher (seq2seq or decoder-only) on a task (full or LoRA)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from tokendistill.training.config import LoraSettings
 from tokendistill.training.teacher import train_teacher
 
 HELP = (
-    "Fine-tune a seq2seq teacher (Hub name or local folder) on a task's training split, keeping the "
-    "checkpoint with the best validation accuracy. Run under `accelerate launch` for several GPUs."
+    "Fine-tune a teacher, seq2seq or decoder-only (Hub name or local folder), on a task's training split, "
+    "keeping the checkpoint with the best validation accuracy. Run under `accelerate launch` for several "
+    "GPUs."
 )
 
 

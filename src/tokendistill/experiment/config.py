@@ -176,17 +176,17 @@ class TaskConfig(Section):
 
 
 class TinyModelConfig(Section):
-    """A model built here from a config (``tokendistill.training.tiny``) with a tokenizer trained on the
+    """A model built here from a config (``tokendistill.models.tiny``) with a tokenizer trained on the
     task's training text; the way to run without downloads."""
 
-    architecture: Literal["t5", "bart"] = "t5"
+    architecture: Literal["t5", "bart", "llama", "gpt2"] = "t5"  # llama, gpt2: decoder-only
     size: Literal["tiny", "small", "base"] = "tiny"
     vocab_size: int = Field(default=2000, ge=100)
 
 
 class ModelConfig(Section):
-    """Exactly one of ``model`` (a Hub id such as ``google/flan-t5-xl``, or a local folder written
-    ``./...``, ``../...`` or ``/...``) and ``tiny``."""
+    """Exactly one of ``model`` (a Hub id such as ``google/flan-t5-xl`` or ``Qwen/Qwen2.5-0.5B``, or a local
+    folder written ``./...``, ``../...`` or ``/...``; encoder-decoder or decoder-only) and ``tiny``."""
 
     model: str | None = None
     tiny: TinyModelConfig | None = None
@@ -209,10 +209,10 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
-    """Seq2SeqTrainer settings (``tokendistill.training.config.TrainConfig`` less what the run decides: the
+    """Trainer settings (``tokendistill.training.config.TrainConfig`` less what the run decides: the
     seed and the example limits). Defaults are Distilling Step-by-Step's: lr 5e-5, batch 64, 10k steps,
     evaluation and checkpoints every 250 steps, 1024 input tokens, generation up to 64 tokens.
-    ``training_args`` passes other ``Seq2SeqTrainingArguments`` fields through."""
+    ``training_args`` passes other ``TrainingArguments`` fields through."""
 
     learning_rate: float = Field(default=5e-5, gt=0)
     batch_size: int = Field(default=64, gt=0)

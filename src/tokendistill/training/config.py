@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from transformers import Seq2SeqTrainingArguments
+    from transformers import TrainingArguments
 
 # Training arguments the run sets itself and that ``training_args`` may not change (issue 11): checkpoints go
 # in the model folder, where resuming and the next stages look for them.
@@ -56,7 +56,7 @@ class TrainConfig:
     ``batch_size`` counts examples per device and step; a multi-task student turns each example into two
     sequences (``predict:`` and ``explain:``), as DSS does. ``eval_steps`` is also the checkpoint interval,
     so the best checkpoint on the validation split can be restored at the end. ``training_args`` passes any
-    other ``Seq2SeqTrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
+    other ``TrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
     """
 
     learning_rate: float = 5e-5
@@ -116,10 +116,10 @@ class LoraSettings:
     target_modules: tuple[str, ...] | None = None
 
 
-def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTrainingArguments:
-    """Seq2Seq training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
+def training_arguments(config: TrainConfig, output_dir: str | Path) -> TrainingArguments:
+    """Training arguments: step-wise evaluation by generation, best checkpoint on accuracy."""
     import torch
-    from transformers import Seq2SeqTrainingArguments
+    from transformers import TrainingArguments
 
     for key, why in reserved_training_arg_problems(config.training_args).items():
         raise ValueError(f"training_args may not set {key!r}: {why}")  # the config was changed after init
@@ -142,7 +142,6 @@ def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTr
         "seed": config.seed,
         "bf16": config.bf16,
         "report_to": list(config.report_to) or "none",
-        "predict_with_generate": True,
         "metric_for_best_model": "accuracy",
         "greater_is_better": True,
         "load_best_model_at_end": True,
@@ -152,4 +151,4 @@ def training_arguments(config: TrainConfig, output_dir: str | Path) -> Seq2SeqTr
         "dataloader_pin_memory": torch.cuda.is_available(),
     }
     settings.update(config.training_args)
-    return Seq2SeqTrainingArguments(**settings)
+    return TrainingArguments(**settings)

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -22,17 +21,11 @@ from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import bootstrap_interval
+from tokendistill.models import family_of, load_model_and_tokenizer
 from tokendistill.training.manifest import input_prefix
-from tokendistill.training.models import load_model_and_tokenizer, resolve_task
+from tokendistill.training.models import resolve_task
 
 logger = logging.getLogger(__name__)
-
-
-def decode_predictions(tokenizer: PreTrainedTokenizerBase, token_ids: np.ndarray | torch.Tensor) -> list[str]:
-    """Generated token ids to stripped text; -100 (the Trainer pads batches with it) counts as padding."""
-    ids = np.asarray(token_ids.cpu() if isinstance(token_ids, torch.Tensor) else token_ids)
-    ids = np.where(ids < 0, tokenizer.pad_token_id, ids)
-    return [text.strip() for text in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
 
 def score(task: Task, examples: Sequence[Example], predictions: Sequence[str]) -> list[bool]:
@@ -45,19 +38,6 @@ def score(task: Task, examples: Sequence[Example], predictions: Sequence[str]) -
     ]
 
 
-def greedy_generation(model: PreTrainedModel, max_new_tokens: int) -> dict[str, Any]:
-    """``generate`` settings for greedy decoding of at most ``max_new_tokens`` tokens by a seq2seq model.
-
-    The limit is given as ``max_length``, which counts the decoder's start token, and ``max_new_tokens`` is
-    cleared. Given as ``max_new_tokens`` it made transformers warn on every batch that both were set:
-    Seq2SeqTrainer fills the model's generation config with the defaults (``max_length=20``) after its first
-    ``generate``, and the saved model keeps them.
-    """
-    if not model.config.is_encoder_decoder:
-        raise ValueError("greedy_generation counts the decoder's start token: encoder-decoder models only")
-    return {"max_length": max_new_tokens + 1, "max_new_tokens": None, "do_sample": False, "num_beams": 1}
-
-
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -67,20 +47,13 @@ def generate(
     max_new_tokens: int = 64,
     max_input_length: int = 1024,
 ) -> list[str]:
-    """Greedy predictions for ``sources``, in their order; batches go longest first to save padding."""
+    """Greedy predictions for ``sources`` in their order: only the generated continuation, stripped."""
     encoded = tokenizer(list(sources), truncation=True, max_length=max_input_length)["input_ids"]
-    order = sorted(range(len(encoded)), key=lambda index: -len(encoded[index]))
-    predictions = [""] * len(encoded)
-    device = next(model.parameters()).device
-    model.eval()
-    for start in tqdm(range(0, len(order), batch_size), desc="generating", unit="batch"):
-        indices = order[start : start + batch_size]
-        batch = tokenizer.pad({"input_ids": [encoded[index] for index in indices]}, return_tensors="pt")
-        with torch.inference_mode():
-            output = model.generate(**batch.to(device), **greedy_generation(model, max_new_tokens))
-        for index, text in zip(indices, decode_predictions(tokenizer, output), strict=True):
-            predictions[index] = text
-    return predictions
+    with tqdm(total=len(encoded), desc="generating", unit="ex") as bar:
+        texts = family_of(model).generate(
+            model, tokenizer, encoded, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=bar
+        )
+    return [text.strip() for text in texts]
 
 
 def evaluate_model(

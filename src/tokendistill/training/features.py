@@ -1,8 +1,10 @@
-"""Examples turned into tokenized seq2seq rows, and the collator that pads them into batches.
+"""Examples turned into tokenized rows, and the collator that pads them into batches of the model's family.
 
 A multi-task row holds both of an example's tasks: ``predict: `` + source -> target and ``explain: `` +
 source -> rationale. The collator turns each row into one or two sequences and marks each with its task,
 so both tasks of an example always land in the same batch (as in DSS) and one forward pass serves both.
+Rows hold source and target ids apart (``input_ids``, ``labels``) for either family; the family's
+``collate`` lays them out as its model reads them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 
 import datasets
 import torch
-from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokendistill.data.example import Example
+from tokendistill.models import ModelFamily, family_of
 
 PREDICT_PREFIX = "predict: "
 EXPLAIN_PREFIX = "explain: "
@@ -24,6 +27,7 @@ PREDICT, EXPLAIN = 0, 1  # values of the batch's "task" tensor
 def encode_examples(
     examples: Sequence[Example],
     tokenizer: PreTrainedTokenizerBase,
+    family: ModelFamily,
     *,
     max_input_length: int,
     max_target_length: int,
@@ -47,12 +51,12 @@ def encode_examples(
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[list[int]]]:
         rows = {
             "input_ids": _encode(tokenizer, batch["source"], max_input_length),
-            "labels": _encode(tokenizer, batch["target"], max_target_length, target=True),
+            "labels": family.encode_targets(tokenizer, batch["target"], max_target_length),
         }
         if rationales is not None:
             has_rationale = [bool(text) for text in batch["explain_target"]]
             sources = _encode(tokenizer, batch["explain_source"], max_input_length)
-            targets = _encode(tokenizer, batch["explain_target"], max_target_length, target=True)
+            targets = family.encode_targets(tokenizer, batch["explain_target"], max_target_length)
             rows["explain_input_ids"] = [
                 ids if keep else [] for ids, keep in zip(sources, has_rationale, strict=True)
             ]
@@ -66,35 +70,31 @@ def encode_examples(
     return dataset.map(tokenize, batched=True, remove_columns=text_columns, desc="tokenizing")
 
 
-def _encode(
-    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, *, target: bool = False
-) -> list[list[int]]:
-    if target:
-        encoded = tokenizer(text_target=texts, truncation=True, max_length=max_length)
-    else:
-        encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    return encoded["input_ids"]
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[list[int]]:
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
 
 
 class MultiTaskCollator:
     """Pads rows into a batch; rows with explain columns add their explain sequence and a ``task`` tensor.
 
-    Padding and ``decoder_input_ids`` come from ``DataCollatorForSeq2Seq`` (labels padded with -100).
-    Rows without explain columns (teacher, standard student, evaluation) give plain seq2seq batches.
+    The layout (and ``IGNORE_INDEX`` wherever there is no loss) comes from the model family's ``collate``.
+    Rows without explain columns (teacher, standard student) give plain single-task batches.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> None:
-        self.pad = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+        self.model, self.pad_token_id, self.family = model, tokenizer.pad_token_id, family_of(model)
 
     def __call__(self, rows: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        features, tasks = [], []
+        sources, targets, tasks = [], [], []
         for row in rows:
-            features.append({"input_ids": row["input_ids"], "labels": row["labels"]})
+            sources.append(row["input_ids"])
+            targets.append(row["labels"])
             tasks.append(PREDICT)
             if row.get("explain_labels"):
-                features.append({"input_ids": row["explain_input_ids"], "labels": row["explain_labels"]})
+                sources.append(row["explain_input_ids"])
+                targets.append(row["explain_labels"])
                 tasks.append(EXPLAIN)
-        batch = dict(self.pad(features))
+        batch = self.family.collate(sources, targets, self.pad_token_id, self.model)
         if "explain_labels" in rows[0]:
             batch["task"] = torch.tensor(tasks, dtype=torch.long)
         return batch

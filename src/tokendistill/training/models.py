@@ -1,28 +1,19 @@
-"""Loading seq2seq models by Hub name or local folder, and building a tiny one for a task."""
+"""Resolving tasks, and building a tiny model of either family for a task."""
 
 from __future__ import annotations
 
 from itertools import chain
 from pathlib import Path
 
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
-
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.base import Task
+from tokendistill.models.tiny import Architecture, build_and_save
 from tokendistill.training.features import EXPLAIN_PREFIX, PREDICT_PREFIX
-from tokendistill.training.tiny import Architecture, build_and_save
 
 
 def resolve_task(task: Task | str) -> Task:
     """A task given by registry name or already built."""
     return get_task(task) if isinstance(task, str) else task
-
-
-def load_model_and_tokenizer(name_or_path: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Any ``AutoModelForSeq2SeqLM`` and its tokenizer, from the Hub or a local folder."""
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(name_or_path))
-    return model, tokenizer
 
 
 def build_tiny_for_task(

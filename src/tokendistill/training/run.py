@@ -14,11 +14,11 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.models import family_of
 from tokendistill.training.config import TrainConfig, training_arguments
-from tokendistill.training.evaluation import greedy_generation
 from tokendistill.training.features import MultiTaskCollator, encode_examples
 from tokendistill.training.manifest import write_manifest
-from tokendistill.training.trainer import DistillTrainer, accuracy_metric
+from tokendistill.training.trainer import DistillTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +73,10 @@ def fit(
         )
     if resume and not checkpoint:
         logger.info("no checkpoint in %s to resume from; training from the start", output_dir)
-    # Set on the model, not passed per call: Seq2SeqTrainer's validation calls generate with no settings.
-    model.generation_config.update(**greedy_generation(model, config.max_new_tokens))
     eval_dataset = encode_examples(
         validation,
         tokenizer,
+        family_of(model),
         max_input_length=config.max_input_length,
         max_target_length=config.max_target_length,
         prefix=prefix,
@@ -89,8 +88,10 @@ def fit(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        compute_metrics=accuracy_metric(task, validation, tokenizer),
         callbacks=list(callbacks),
+        task=task,
+        eval_examples=validation,
+        max_new_tokens=config.max_new_tokens,
         task_weights=task_weights,
         learning_rate_multipliers=config.learning_rate_multipliers,
         task_passes=config.task_passes,

@@ -11,9 +11,10 @@ from transformers import TrainerCallback
 
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.models import family_of, load_model_and_tokenizer
 from tokendistill.training.config import TrainConfig
 from tokendistill.training.features import PREDICT_PREFIX, encode_examples
-from tokendistill.training.models import load_model_and_tokenizer, resolve_task
+from tokendistill.training.models import resolve_task
 from tokendistill.training.rationale_sources import file_rationales, palm_rationales, random_rationales
 from tokendistill.training.run import TrainResult, finish, fit, load_splits
 
@@ -62,6 +63,7 @@ def train_student(
     train_dataset = encode_examples(
         train,
         tokenizer,
+        family_of(model),
         max_input_length=config.max_input_length,
         max_target_length=config.max_target_length,
         prefix=prefix,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from peft import LoraConfig, TaskType, get_peft_model
+from peft import LoraConfig, get_peft_model
 from transformers import TrainerCallback
 
 from tokendistill.data.tasks.base import Task
+from tokendistill.models import family_of, load_model_and_tokenizer
 from tokendistill.training.config import LoraSettings, TrainConfig
 from tokendistill.training.features import encode_examples
-from tokendistill.training.models import load_model_and_tokenizer, resolve_task
+from tokendistill.training.models import resolve_task
 from tokendistill.training.run import TrainResult, finish, fit, load_splits
 
 
@@ -26,10 +27,10 @@ def train_teacher(
     resume: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
 ) -> TrainResult:
-    """Fine-tune a seq2seq teacher on input -> target and save the best checkpoint on the validation split.
+    """Fine-tune a teacher (either family) on input -> target; save the best checkpoint on validation.
 
     With ``lora`` only low-rank adapters are trained (checkpoints hold the adapters); the saved teacher has
-    them merged into its weights, so it loads as a plain ``AutoModelForSeq2SeqLM``.
+    them merged into its weights, so it loads as a plain model of its family.
     """
     config = config or TrainConfig()
     task = resolve_task(task)
@@ -40,7 +41,7 @@ def train_teacher(
         model = get_peft_model(
             model,
             LoraConfig(
-                task_type=TaskType.SEQ_2_SEQ_LM,
+                task_type=family_of(model).peft_task_type,
                 r=lora.r,
                 lora_alpha=lora.alpha,
                 lora_dropout=lora.dropout,
@@ -48,7 +49,11 @@ def train_teacher(
             ),
         )
     train_dataset = encode_examples(
-        train, tokenizer, max_input_length=config.max_input_length, max_target_length=config.max_target_length
+        train,
+        tokenizer,
+        family_of(model),
+        max_input_length=config.max_input_length,
+        max_target_length=config.max_target_length,
     )
     trainer = fit(
         model,

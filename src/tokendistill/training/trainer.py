@@ -1,28 +1,31 @@
-"""The Seq2SeqTrainer subclass every teacher and student trains with, and its accuracy metric."""
+"""The Trainer subclass every teacher and student trains with, for either model family."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 from torch import nn
-from transformers import EvalPrediction, PreTrainedTokenizerBase, Seq2SeqTrainer
-from transformers.trainer_utils import EvalLoopOutput
+from transformers import Trainer
 
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
-from tokendistill.training.evaluation import decode_predictions, score
+from tokendistill.models import family_of
+from tokendistill.training.evaluation import score
 from tokendistill.training.features import EXPLAIN, PREDICT
-from tokendistill.training.loss import IGNORE_INDEX, TaskLosses, task_losses
+from tokendistill.training.loss import TaskLosses, task_losses
 
 
-class DistillTrainer(Seq2SeqTrainer):
-    """Seq2SeqTrainer whose loss is ``task_weights[0] * label_loss + task_weights[1] * rationale_loss``.
+class DistillTrainer(Trainer):
+    """Trainer whose loss is ``task_weights[0] * label_loss + task_weights[1] * rationale_loss``.
 
     One forward pass covers both tasks of a batch (see ``tokendistill.training.loss``); a teacher or a
     standard student uses weights ``(1, 0)`` and gets the ordinary token-mean loss. A two-task student's
-    per-task losses are logged next to ``loss`` as ``label_loss`` and ``rationale_loss``.
+    per-task losses are logged next to ``loss`` as ``label_loss`` and ``rationale_loss``. Evaluation
+    generates greedily from the eval dataset's sources (the model family's one generation loop, the one
+    ``evaluate_model`` uses) and reports ``eval_accuracy`` against ``eval_examples``, row for row.
     """
 
     # compute_loss returns this micro-batch's mean, so the Trainer must divide it by the accumulation steps.
@@ -34,12 +37,18 @@ class DistillTrainer(Seq2SeqTrainer):
     def __init__(
         self,
         *args: Any,
+        task: Task | None = None,
+        eval_examples: Sequence[Example] = (),
+        max_new_tokens: int = 64,
         task_weights: tuple[float, float] = (1.0, 0.0),
         learning_rate_multipliers: Mapping[str, float] | None = None,
         task_passes: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.family = family_of(self.model)
+        self.task, self.eval_examples = task, eval_examples
+        self.max_new_tokens = max_new_tokens
         if self.args.label_smoothing_factor:
             raise ValueError("label smoothing is not supported by the two-task loss; leave it at 0")
         self.task_weights = task_weights
@@ -78,51 +87,62 @@ class DistillTrainer(Seq2SeqTrainer):
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         inputs = dict(inputs)
-        labels = inputs.pop("labels")
         task = inputs.pop("task", None)
         if self.task_passes == 2 and task is not None and model.training:
-            outputs, losses = None, self._losses_one_pass_per_task(model, inputs, labels, task)
+            losses = self._losses_one_pass_per_task(model, inputs, task)
         else:
-            outputs = model(**inputs)  # decoder_input_ids come from the collator: the model computes no loss
-            losses = task_losses(outputs.logits, labels, task, self.task_weights)
+            log_probs = self.family.target_log_probs(model, inputs)
+            losses = task_losses(log_probs, self.family.target_mask(inputs), task, self.task_weights)
         if model.training and self.task_weights[1]:
             self._task_loss_sum += torch.stack([losses.label, losses.rationale]).detach()
             self._task_loss_batches += 1
-        return (losses.total, outputs) if return_outputs else losses.total
+        return (losses.total, None) if return_outputs else losses.total
 
     def _losses_one_pass_per_task(
-        self, model: nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor, task: torch.Tensor
+        self, model: nn.Module, inputs: dict[str, torch.Tensor], task: torch.Tensor
     ) -> TaskLosses:
-        """DSS's two passes: each task's rows alone, cut to their own longest input and target.
-
-        The collator pads right, so cutting the trailing columns no row of the task uses drops only padding.
-        """
+        """DSS's two passes: each task's rows alone, cut to their own longest sequences."""
         means = []
         for task_id in (PREDICT, EXPLAIN):
             rows = task.eq(task_id).nonzero().squeeze(1)
-            source_length = int(inputs["attention_mask"][rows].sum(dim=1).max()) if rows.numel() else 0
-            target_length = int(labels[rows].ne(IGNORE_INDEX).sum(dim=1).max()) if rows.numel() else 0
-            if target_length == 0:  # no sequence of this task has a target in this batch
-                means.append(labels.new_zeros((), dtype=torch.float32))
+            if not rows.numel():  # no sequence of this task in this batch
+                means.append(torch.zeros((), device=task.device))
                 continue
-            task_inputs = {
-                name: value[
-                    rows, : (source_length if name in ("input_ids", "attention_mask") else target_length)
-                ]
-                for name, value in inputs.items()
-            }
-            task_labels = labels[rows, :target_length]
-            means.append(task_losses(model(**task_inputs).logits, task_labels, None, (1.0, 0.0)).label)
+            task_inputs = self.family.trim(inputs, rows)
+            log_probs = self.family.target_log_probs(model, task_inputs)
+            means.append(task_losses(log_probs, self.family.target_mask(task_inputs), None, (1.0, 0.0)).label)
         label, rationale = means
         return TaskLosses(self.task_weights[0] * label + self.task_weights[1] * rationale, label, rationale)
 
-    def evaluation_loop(self, *args: Any, **kwargs: Any) -> EvalLoopOutput:
-        # Seq2SeqTrainer gathers generations with plain `gather` (for num_return_sequences > 1, transformers
-        # PR 27025), which under DDP keeps the samples added to even out the last batch, so compute_metrics
-        # sees more predictions than examples (transformers issue 30767). One greedy sequence per input is
-        # exactly the case `gather_for_metrics` handles.
-        self.gather_function = self.accelerator.gather_for_metrics
-        return super().evaluation_loop(*args, **kwargs)
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Accuracy of greedy generations; each process generates every world-size-th example and the
+        predictions are gathered, so every process computes the same metric."""
+        if self.task is None:
+            raise ValueError("DistillTrainer evaluates by generation: give it the task and eval_examples")
+        sources = self.eval_dataset["input_ids"]
+        rank, world = self.args.process_index, self.args.world_size
+        mine = list(range(rank, len(sources), world))
+        texts = self.family.generate(
+            self.model,
+            self.processing_class,
+            [sources[index] for index in mine],
+            batch_size=self.args.per_device_eval_batch_size,
+            max_new_tokens=self.max_new_tokens,
+        )
+        predicted = dict(
+            gather_object(list(zip(mine, texts, strict=True))) if world > 1 else zip(mine, texts, strict=True)
+        )
+        predictions = [predicted[index].strip() for index in range(len(sources))]
+        correct = score(self.task, self.eval_examples, predictions)
+        metrics = {f"{metric_key_prefix}_accuracy": sum(correct) / len(correct)}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
 
     def _issue_warnings_after_load(self, load_result: Any) -> None:
         # The Trainer reloads checkpoints (the best model at the end, resuming) with torch's load_state_dict,
@@ -142,19 +162,3 @@ class DistillTrainer(Seq2SeqTrainer):
             self._task_loss_sum.zero_()
             self._task_loss_batches = 0
         super().log(logs, start_time)
-
-
-def accuracy_metric(
-    task: Task, examples: Sequence[Example], tokenizer: PreTrainedTokenizerBase
-) -> Callable[[EvalPrediction], dict[str, float]]:
-    """``compute_metrics`` for the Trainer: accuracy of the generated predictions on ``examples``.
-
-    The Trainer evaluates its eval dataset in order (and drops the duplicates a distributed sampler adds),
-    so prediction ``i`` belongs to ``examples[i]``.
-    """
-
-    def compute(prediction: EvalPrediction) -> dict[str, float]:
-        correct = score(task, examples, decode_predictions(tokenizer, prediction.predictions))
-        return {"accuracy": sum(correct) / len(correct)}
-
-    return compute
