@@ -25,10 +25,11 @@ import io
 import os
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, EncoderDecoderModel, PreTrainedModel
+from transformers import AutoTokenizer, EncoderDecoderModel, PreTrainedModel, PreTrainedTokenizerBase
 
 ARCHIVE_FOLDER = "all-MiniLM-L6-v2"
 # Weights of the encoder-decoder that the MiniLM checkpoint does not hold (initialised at random).
@@ -88,6 +89,14 @@ def build_minilm_seq2seq(
         encoder_num_hidden_layers=encoder_layers,
         decoder_num_hidden_layers=decoder_layers,
     )
+    return save_encoder_decoder(model, tokenizer, output_dir)
+
+
+def save_encoder_decoder(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, output_dir: Path
+) -> Path:
+    """Give a BERT-style encoder-decoder its special-token ids (generation starts from CLS and ends at SEP)
+    in both its config and its generation config, and save it with its tokenizer."""
     ids = {
         "decoder_start_token_id": tokenizer.cls_token_id,
         "bos_token_id": tokenizer.cls_token_id,
@@ -102,11 +111,13 @@ def build_minilm_seq2seq(
     return output_dir
 
 
-def learning_rate_multipliers(factor: float = 10.0) -> dict[str, float]:
+def learning_rate_multipliers(
+    factor: float = 10.0, markers: Sequence[str] = NEW_WEIGHT_MARKERS
+) -> dict[str, float]:
     """``TrainConfig.learning_rate_multipliers`` training the new weights ``factor`` times faster."""
-    return dict.fromkeys(NEW_WEIGHT_MARKERS, factor)
+    return dict.fromkeys(markers, factor)
 
 
-def new_parameter_names(model: PreTrainedModel) -> list[str]:
-    """Names of the parameters that did not come from the MiniLM checkpoint."""
-    return [name for name, _ in model.named_parameters() if any(m in name for m in NEW_WEIGHT_MARKERS)]
+def new_parameter_names(model: PreTrainedModel, markers: Sequence[str] = NEW_WEIGHT_MARKERS) -> list[str]:
+    """Names of the parameters that did not come from the pretrained checkpoint."""
+    return [name for name, _ in model.named_parameters() if any(m in name for m in markers)]

@@ -44,6 +44,9 @@ from transformers import (
     PreTrainedModel,
 )
 
+from tokendistill.training import minilm
+from tokendistill.training.minilm import save_encoder_decoder
+
 CACHE_ENV = "TOKENDISTILL_CACHE"
 MARKER = ".tokendistill-archive-sha256"  # written last into an unpacked folder: its zip's sha256
 CHUNK = 8 << 20
@@ -257,25 +260,14 @@ def build_mpnet_seq2seq(
     with torch.no_grad():
         decoder.get_input_embeddings().weight.copy_(encoder.get_input_embeddings().weight)
     model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
-    ids = {
-        "decoder_start_token_id": tokenizer.cls_token_id,
-        "bos_token_id": tokenizer.cls_token_id,
-        "eos_token_id": tokenizer.sep_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    for name, value in ids.items():
-        setattr(model.config, name, value)
-        setattr(model.generation_config, name, value)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_encoder_decoder(model, tokenizer, Path(output_dir))
 
 
 def learning_rate_multipliers(factor: float = 10.0) -> dict[str, float]:
     """``TrainConfig.learning_rate_multipliers`` training the new weights ``factor`` times faster."""
-    return dict.fromkeys(NEW_WEIGHT_MARKERS, factor)
+    return minilm.learning_rate_multipliers(factor, NEW_WEIGHT_MARKERS)
 
 
 def new_parameter_names(model: PreTrainedModel) -> list[str]:
     """Names of the parameters that did not come from the MPNet checkpoint."""
-    return [name for name, _ in model.named_parameters() if any(m in name for m in NEW_WEIGHT_MARKERS)]
+    return minilm.new_parameter_names(model, NEW_WEIGHT_MARKERS)
