@@ -10,6 +10,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, TrainerCallback
 
 from tokendistill.attribution import attribute
+from tokendistill.experiment.config import validate_config
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.experiment.stages import initial_model, train_config
 from tokendistill.models import family_of, load_model_and_tokenizer
 from tokendistill.training.loss import task_losses
 from tokendistill.training.minilm import (
@@ -210,3 +213,37 @@ def test_teacher_training_gives_new_weights_the_multiplied_learning_rate(built, 
     assert set(rates) == {name for name, _ in model.named_parameters()}
     for name, lr in rates.items():
         assert lr == pytest.approx(1e-3 if name in new else 1e-4), name
+
+
+def test_a_config_names_minilm_with_a_fresh_decoder_and_its_new_weights_rates(built, tmp_path, monkeypatch):
+    """``pretrained: {name: minilm, decoder_init: fresh}`` in a run's config builds MiniLM's encoder with a
+    random decoder, and the run's trainer settings speed up exactly the new weights (an explicit
+    ``learning_rate_multipliers`` entry wins)."""
+    monkeypatch.setenv("TOKENDISTILL_CACHE", str(built[1]))
+    config = validate_config(
+        {
+            "output_dir": str(tmp_path / "run"),
+            "task": {"name": "synthetic-nli"},
+            "teacher": {
+                "pretrained": {"name": "minilm", "encoder_layers": 2, "decoder_init": "fresh"},
+                "training": {"learning_rate_multipliers": {"decoder.cls.predictions": 2.0}},
+            },
+            "students": {"models": [{"name": "s", "tiny": {}}]},
+        }
+    )
+    teacher = config.teacher
+    folder = initial_model(teacher, ExperimentTask(config.task), tmp_path / "init", seed=0)
+    model, _ = load_model_and_tokenizer(folder)
+    checkpoint = load_file(str(built[1] / "all-MiniLM-L6-v2" / "model.safetensors"))
+    assert len(model.encoder.encoder.layer) == 2 and len(model.decoder.bert.encoder.layer) == 1
+    query = "encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(model.encoder.state_dict()[query], checkpoint[query], rtol=0, atol=0)
+    assert not torch.equal(model.decoder.bert.state_dict()[query], checkpoint[query])
+
+    multipliers = train_config(teacher.training, 0, teacher).learning_rate_multipliers
+    new = {name for name, _ in model.named_parameters() if any(part in name for part in multipliers)}
+    assert new == {name for name, _ in model.named_parameters() if name.startswith("decoder.")} - {
+        "decoder.bert.embeddings.word_embeddings.weight"
+    }
+    assert multipliers["decoder.cls.predictions"] == 2.0
+    assert multipliers["decoder.bert.encoder."] == 10.0

@@ -325,3 +325,59 @@ def test_a_training_step_with_the_multiplied_rate_lowers_the_loss(built):
     optimizer.step()
     after = eval_loss()
     assert torch.isfinite(before) and after < before - 0.1, (before, after)
+
+
+@pytest.fixture(scope="module")
+def warm_pair(mpnet_cache, tmp_path_factory):
+    """Two warm-started MPNet encoder-decoders (one encoder layer to keep them small) from different seeds."""
+    root = tmp_path_factory.mktemp("mpnet-warm")
+    return [
+        build_mpnet_seq2seq(
+            root / f"seed{seed}",
+            encoder_layers=1,
+            decoder_layers=2,
+            decoder_init="pretrained",
+            cache_dir=mpnet_cache[0],
+            seed=seed,
+        )
+        for seed in (0, 1)
+    ]
+
+
+@real
+def test_a_warm_decoder_starts_from_mpnets_first_layers(warm_pair, mpnet_cache):
+    model, _ = load_model_and_tokenizer(warm_pair[0])
+    checkpoint = load_file(str(mpnet_cache[1] / "model.safetensors"))
+    bert = model.decoder.bert
+    for layer in (0, 1):
+        block = bert.encoder.layer[layer]
+        pairs = {
+            block.attention.self.query.weight: f"encoder.layer.{layer}.attention.attn.q.weight",
+            block.attention.self.value.bias: f"encoder.layer.{layer}.attention.attn.v.bias",
+            block.attention.output.dense.weight: f"encoder.layer.{layer}.attention.attn.o.weight",
+            block.attention.output.LayerNorm.weight: f"encoder.layer.{layer}.attention.LayerNorm.weight",
+            block.output.dense.weight: f"encoder.layer.{layer}.output.dense.weight",
+        }
+        for parameter, name in pairs.items():
+            torch.testing.assert_close(parameter, checkpoint[name], rtol=0, atol=0)
+    # MPNet numbers positions from pad + 1 = 2; BERT's position 0 is MPNet's 2.
+    torch.testing.assert_close(
+        bert.embeddings.position_embeddings.weight, checkpoint["embeddings.position_embeddings.weight"][2:514]
+    )
+    assert model.config.decoder.num_hidden_layers == 2
+
+
+@real
+def test_only_the_named_new_weights_depend_on_the_seed(warm_pair):
+    """Weights a checkpoint initialises are the same whatever the seed; the random ones differ. Every
+    seed-dependent weight must be among the new ones that train faster, and warm-starting leaves the decoder's
+    layers out of them (zero-initialised biases and LayerNorms are new without varying)."""
+    first, second = (load_model_and_tokenizer(folder)[0].state_dict() for folder in warm_pair)
+    varying = {name for name in first if not torch.equal(first[name], second[name])}
+    model, _ = load_model_and_tokenizer(warm_pair[0])
+    new = set(new_parameter_names(model, "pretrained"))
+    assert varying and varying <= new, varying - new
+    assert any("crossattention" in name for name in varying)
+    assert not any(name.startswith("decoder.bert.encoder.layer.0.attention.self") for name in new)
+    fresh = set(new_parameter_names(model, "fresh"))
+    assert "decoder.bert.encoder.layer.0.attention.self.query.weight" in fresh

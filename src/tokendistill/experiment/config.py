@@ -31,6 +31,7 @@ from pydantic import (
 
 from tokendistill.data.errors import DataError
 from tokendistill.training.config import bf16_unsupported, reserved_training_arg_problems
+from tokendistill.training.pretrained import ENCODER_DEPTH, PretrainedName, new_weight_markers
 
 Split = Literal["train", "validation", "test"]
 # Spelled out (not read from the attribution and training modules) so loading a config needs no torch;
@@ -184,17 +185,49 @@ class TinyModelConfig(Section):
     vocab_size: int = Field(default=2000, ge=100)
 
 
+class PretrainedModelConfig(Section):
+    """A pretrained encoder that installs from PyPI (``tokendistill.training.pretrained``: ``minilm``,
+    MiniLM-L6-H384, or ``mpnet``, MPNet-base, the extra ``tokendistill[mpnet]``) made an encoder-decoder
+    here: its first ``encoder_layers`` layers (all by default) and a BERT decoder of ``decoder_layers``
+    layers that start from the encoder's first layers (``decoder_init: pretrained``) or at random
+    (``fresh``). Weights no checkpoint holds train ``new_weights_lr_factor`` times faster."""
+
+    name: PretrainedName
+    encoder_layers: int | None = Field(default=None, ge=1)
+    decoder_layers: int = Field(default=1, ge=1)
+    decoder_init: Literal["pretrained", "fresh"] = "pretrained"
+    new_weights_lr_factor: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _within_depth(self) -> PretrainedModelConfig:
+        depth = ENCODER_DEPTH[self.name]
+        limits = {"encoder_layers": self.encoder_layers or depth}
+        if self.decoder_init == "pretrained":
+            limits["decoder_layers"] = self.decoder_layers
+        for field, layers in limits.items():
+            if layers > depth:
+                raise FieldProblem((field,), f"{self.name} has {depth} layers, got {layers}")
+        return self
+
+    def learning_rate_multipliers(self) -> dict[str, float]:
+        """The training's ``learning_rate_multipliers`` for this model's new weights."""
+        markers = new_weight_markers(self.name, self.decoder_init)
+        return dict.fromkeys(markers, self.new_weights_lr_factor)
+
+
 class ModelConfig(Section):
     """Exactly one of ``model`` (a Hub id such as ``google/flan-t5-xl`` or ``Qwen/Qwen2.5-0.5B``, or a local
-    folder written ``./...``, ``../...`` or ``/...``; encoder-decoder or decoder-only) and ``tiny``."""
+    folder written ``./...``, ``../...`` or ``/...``; encoder-decoder or decoder-only), ``tiny`` and
+    ``pretrained``."""
 
     model: str | None = None
     tiny: TinyModelConfig | None = None
+    pretrained: PretrainedModelConfig | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
-        if (self.model is None) == (self.tiny is None):
-            raise ValueError("give exactly one of 'model' (Hub id or local path) and 'tiny'")
+        if sum(source is not None for source in (self.model, self.tiny, self.pretrained)) != 1:
+            raise ValueError("give exactly one of 'model' (Hub id or local path), 'tiny' and 'pretrained'")
         return self
 
     @field_validator("model")

@@ -32,6 +32,7 @@ from tokendistill.report import write_report
 from tokendistill.training.config import LoraSettings, TrainConfig
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.models import build_tiny_for_task
+from tokendistill.training.pretrained import build_pretrained_seq2seq
 from tokendistill.training.rationale_sources import palm_rationales
 from tokendistill.training.student import train_student
 from tokendistill.training.teacher import train_teacher
@@ -42,29 +43,48 @@ def set_torch_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def train_config(training: TrainingConfig, seed: int) -> TrainConfig:
+def train_config(training: TrainingConfig, seed: int, spec: ModelConfig | None = None) -> TrainConfig:
+    """The trainer settings of a run; a ``pretrained`` model's new weights get their faster rate unless
+    ``learning_rate_multipliers`` names them itself."""
     settings = training.model_dump()
     settings["report_to"] = tuple(settings["report_to"])
+    if spec is not None and spec.pretrained is not None:
+        settings["learning_rate_multipliers"] = {
+            **spec.pretrained.learning_rate_multipliers(),
+            **settings["learning_rate_multipliers"],
+        }
     return TrainConfig(**settings, seed=seed)
 
 
 def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: int) -> str:
-    """The Hub id or path to start training from; a tiny spec is built into ``folder`` (once)."""
+    """The Hub id or path to start training from; a ``tiny`` or ``pretrained`` spec is built into
+    ``folder`` (once)."""
     if spec.model is not None:
         return spec.model
     if not folder.is_dir():
         # Built next to its final place and renamed, so an interruption never leaves half a model.
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        tiny = spec.tiny
-        build_tiny_for_task(
-            task,
-            partial,
-            architecture=tiny.architecture,
-            size=tiny.size,
-            vocab_size=tiny.vocab_size,
-            seed=seed,
-        )
+        if spec.pretrained is not None:
+            source = spec.pretrained
+            build_pretrained_seq2seq(
+                source.name,
+                partial,
+                encoder_layers=source.encoder_layers,
+                decoder_layers=source.decoder_layers,
+                decoder_init=source.decoder_init,
+                seed=seed,
+            )
+        else:
+            tiny = spec.tiny
+            build_tiny_for_task(
+                task,
+                partial,
+                architecture=tiny.architecture,
+                size=tiny.size,
+                vocab_size=tiny.vocab_size,
+                seed=seed,
+            )
         os.replace(partial, folder)
     return str(folder)
 
@@ -82,7 +102,7 @@ def teacher_stage(ctx: StageContext) -> None:
         task,
         ctx.dir / MODEL_DIR,
         lora=lora,
-        config=train_config(teacher.training, teacher.seed),
+        config=train_config(teacher.training, teacher.seed, teacher),
         resume=True,
     )
 
@@ -137,7 +157,7 @@ def student_stage(ctx: StageContext) -> None:
         ctx.dir / MODEL_DIR,
         mode=variant.mode,
         alpha=config.students.alpha,
-        config=train_config(config.students.training, params["seed"]),
+        config=train_config(config.students.training, params["seed"], spec),
         resume=True,
         **extra,
     )

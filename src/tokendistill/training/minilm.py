@@ -29,11 +29,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, EncoderDecoderModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    BertLMHeadModel,
+    EncoderDecoderModel,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from tokendistill.training.pretrained import DecoderInit, new_weight_markers
 
 ARCHIVE_FOLDER = "all-MiniLM-L6-v2"
-# Weights of the encoder-decoder that the MiniLM checkpoint does not hold (initialised at random).
-NEW_WEIGHT_MARKERS = ("crossattention", "cls.predictions.transform", "cls.predictions.bias")
+NEW_WEIGHT_MARKERS = new_weight_markers("minilm", "pretrained")
 
 
 def minilm_archive() -> Path:
@@ -67,14 +76,17 @@ def build_minilm_seq2seq(
     *,
     encoder_layers: int = 6,
     decoder_layers: int = 1,
+    decoder_init: DecoderInit = "pretrained",
     cache_dir: str | Path | None = None,
     seed: int = 0,
 ) -> Path:
     """Save a MiniLM encoder-decoder (model and tokenizer) to ``output_dir`` and return the folder.
 
     ``encoder_layers`` below 6 keeps MiniLM's first layers only: a smaller pretrained model, for example a
-    student for a full-depth teacher. ``cache_dir`` receives the unpacked checkpoint (default:
-    ``<output_dir>/../.minilm-cache``); ``seed`` fixes the random initialisation of the new weights.
+    student for a full-depth teacher. ``decoder_init="pretrained"`` starts the decoder's layers from
+    MiniLM's first layers (the BERT2BERT warm start of Rothe et al. 2020), ``"fresh"`` from random weights.
+    ``cache_dir`` receives the unpacked checkpoint (default: ``<output_dir>/../.minilm-cache``); ``seed``
+    fixes the random initialisation of the new weights.
     """
     for name, layers in (("encoder_layers", encoder_layers), ("decoder_layers", decoder_layers)):
         if not 1 <= layers <= 6:
@@ -83,13 +95,44 @@ def build_minilm_seq2seq(
     checkpoint = str(extract_minilm(cache_dir or output_dir.parent / ".minilm-cache"))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     torch.manual_seed(seed)
-    model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-        checkpoint,
-        checkpoint,
-        encoder_num_hidden_layers=encoder_layers,
-        decoder_num_hidden_layers=decoder_layers,
-    )
+    if decoder_init == "fresh":
+        model = with_fresh_decoder(checkpoint, encoder_layers, decoder_layers, tokenizer.pad_token_id)
+    else:
+        model = EncoderDecoderModel.from_encoder_decoder_pretrained(
+            checkpoint,
+            checkpoint,
+            encoder_num_hidden_layers=encoder_layers,
+            decoder_num_hidden_layers=decoder_layers,
+        )
     return save_encoder_decoder(model, tokenizer, output_dir)
+
+
+def with_fresh_decoder(
+    checkpoint: str, encoder_layers: int, decoder_layers: int, pad_token_id: int
+) -> EncoderDecoderModel:
+    """The pretrained encoder of ``checkpoint`` (its first ``encoder_layers`` layers) with a random BERT
+    decoder of its width; the decoder's word embeddings (tied to its output layer) are copied from the
+    encoder's, so only the layers, not the vocabulary, are learnt from scratch."""
+    encoder = AutoModel.from_pretrained(checkpoint, num_hidden_layers=encoder_layers)
+    width = encoder.config
+    decoder = BertLMHeadModel(
+        BertConfig(
+            vocab_size=width.vocab_size,
+            hidden_size=width.hidden_size,
+            num_hidden_layers=decoder_layers,
+            num_attention_heads=width.num_attention_heads,
+            intermediate_size=width.intermediate_size,
+            hidden_act=width.hidden_act,
+            layer_norm_eps=width.layer_norm_eps,
+            pad_token_id=pad_token_id,
+            is_decoder=True,
+            add_cross_attention=True,
+            tie_word_embeddings=True,
+        )
+    )
+    with torch.no_grad():
+        decoder.get_input_embeddings().weight.copy_(encoder.get_input_embeddings().weight)
+    return EncoderDecoderModel(encoder=encoder, decoder=decoder)
 
 
 def save_encoder_decoder(

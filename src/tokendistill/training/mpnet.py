@@ -35,17 +35,11 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModel,
-    AutoTokenizer,
-    BertConfig,
-    BertLMHeadModel,
-    EncoderDecoderModel,
-    PreTrainedModel,
-)
+from transformers import AutoModel, AutoTokenizer, EncoderDecoderModel, PreTrainedModel
 
 from tokendistill.training import minilm
-from tokendistill.training.minilm import save_encoder_decoder
+from tokendistill.training.minilm import save_encoder_decoder, with_fresh_decoder
+from tokendistill.training.pretrained import DecoderInit, new_weight_markers
 
 CACHE_ENV = "TOKENDISTILL_CACHE"
 MARKER = ".tokendistill-archive-sha256"  # written last into an unpacked folder: its zip's sha256
@@ -94,16 +88,6 @@ MPNET_ARCHIVE = SplitArchive(
     ),
     sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
     extra="mpnet",
-)
-
-# The decoder's parameters that start random: all but its word embeddings (copied from MPNet, tied to the
-# output layer). The encoder has none: every MPNet weight is loaded (the pooler too, unused).
-NEW_WEIGHT_MARKERS = (
-    "decoder.bert.encoder.",
-    "decoder.bert.embeddings.position_embeddings",
-    "decoder.bert.embeddings.token_type_embeddings",
-    "decoder.bert.embeddings.LayerNorm",
-    "decoder.cls.predictions",
 )
 
 
@@ -223,51 +207,71 @@ def build_mpnet_seq2seq(
     *,
     encoder_layers: int = 12,
     decoder_layers: int = 1,
+    decoder_init: DecoderInit = "fresh",
     cache_dir: str | Path | None = None,
     seed: int = 0,
 ) -> Path:
     """Save an MPNet encoder-decoder (model and tokenizer) to ``output_dir`` and return the folder.
 
     ``encoder_layers`` below 12 keeps MPNet's first layers only; ``decoder_layers`` is the depth of the
-    fresh BERT decoder (MPNet's width, heads and feed-forward size). ``cache_dir`` holds the unpacked
-    checkpoint (default: ``cache_root()``); ``seed`` fixes the random initialisation of the new weights.
+    BERT decoder (MPNet's width, heads and feed-forward size), whose layers start random
+    (``decoder_init="fresh"``) or from MPNet's first layers (``"pretrained"``, see ``warm_start_decoder``).
+    ``cache_dir`` holds the unpacked checkpoint (default: ``cache_root()``); ``seed`` fixes the random
+    initialisation of the new weights.
     """
     if not 1 <= encoder_layers <= 12:
         raise ValueError(f"encoder_layers must be between 1 and 12 (MPNet's depth), got {encoder_layers}")
-    if decoder_layers < 1:
-        raise ValueError(f"decoder_layers must be at least 1, got {decoder_layers}")
-    output_dir = Path(output_dir)
+    if not 1 <= decoder_layers <= (12 if decoder_init == "pretrained" else 24):
+        raise ValueError(f"decoder_layers must be between 1 and 12 (24 fresh), got {decoder_layers}")
     checkpoint = str(extract_archive(MPNET_ARCHIVE, cache_dir))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     torch.manual_seed(seed)
-    encoder = AutoModel.from_pretrained(checkpoint, num_hidden_layers=encoder_layers)
-    width = encoder.config
-    decoder = BertLMHeadModel(
-        BertConfig(
-            vocab_size=width.vocab_size,
-            hidden_size=width.hidden_size,
-            num_hidden_layers=decoder_layers,
-            num_attention_heads=width.num_attention_heads,
-            intermediate_size=width.intermediate_size,
-            hidden_act=width.hidden_act,
-            layer_norm_eps=width.layer_norm_eps,
-            pad_token_id=tokenizer.pad_token_id,
-            is_decoder=True,
-            add_cross_attention=True,
-            tie_word_embeddings=True,
-        )
-    )
-    with torch.no_grad():
-        decoder.get_input_embeddings().weight.copy_(encoder.get_input_embeddings().weight)
-    model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
+    model = with_fresh_decoder(checkpoint, encoder_layers, decoder_layers, tokenizer.pad_token_id)
+    if decoder_init == "pretrained":
+        warm_start_decoder(model, checkpoint)
     return save_encoder_decoder(model, tokenizer, Path(output_dir))
 
 
-def learning_rate_multipliers(factor: float = 10.0) -> dict[str, float]:
+# MPNet's layer weights under their BERT names (MPNet's attention is BERT's plus a relative position bias,
+# which the BERT decoder does without).
+_MPNET_TO_BERT = {
+    "attention.attn.q": "attention.self.query",
+    "attention.attn.k": "attention.self.key",
+    "attention.attn.v": "attention.self.value",
+    "attention.attn.o": "attention.output.dense",
+    "attention.LayerNorm": "attention.output.LayerNorm",
+    "intermediate.dense": "intermediate.dense",
+    "output.dense": "output.dense",
+    "output.LayerNorm": "output.LayerNorm",
+}
+
+
+def warm_start_decoder(model: EncoderDecoderModel, checkpoint: str) -> None:
+    """Copy MPNet's first layers, position embeddings and embedding LayerNorm into the BERT decoder (a
+    BERT2BERT warm start, Rothe et al. 2020, across the two architectures; transformers has no MPNet
+    decoder to do it). Cross-attention and the output transform stay new. MPNet numbers positions from
+    ``pad_token_id + 1``, BERT from 0, so its position table is shifted by that offset."""
+    source = AutoModel.from_pretrained(checkpoint).state_dict()
+    bert = model.decoder.bert
+    offset = model.encoder.config.pad_token_id + 1
+    names = {"embeddings.LayerNorm": "embeddings.LayerNorm"}
+    for layer in range(bert.config.num_hidden_layers):
+        for mpnet_name, bert_name in _MPNET_TO_BERT.items():
+            names[f"encoder.layer.{layer}.{mpnet_name}"] = f"encoder.layer.{layer}.{bert_name}"
+    copies = {f"{a}.{kind}": f"{b}.{kind}" for a, b in names.items() for kind in ("weight", "bias")}
+    target = bert.state_dict()
+    with torch.no_grad():
+        for mpnet_name, bert_name in copies.items():
+            target[bert_name].copy_(source[mpnet_name])
+        positions = target["embeddings.position_embeddings.weight"]
+        positions.copy_(source["embeddings.position_embeddings.weight"][offset : offset + len(positions)])
+
+
+def learning_rate_multipliers(factor: float = 10.0, decoder_init: DecoderInit = "fresh") -> dict[str, float]:
     """``TrainConfig.learning_rate_multipliers`` training the new weights ``factor`` times faster."""
-    return minilm.learning_rate_multipliers(factor, NEW_WEIGHT_MARKERS)
+    return minilm.learning_rate_multipliers(factor, new_weight_markers("mpnet", decoder_init))
 
 
-def new_parameter_names(model: PreTrainedModel) -> list[str]:
+def new_parameter_names(model: PreTrainedModel, decoder_init: DecoderInit = "fresh") -> list[str]:
     """Names of the parameters that did not come from the MPNet checkpoint."""
-    return minilm.new_parameter_names(model, NEW_WEIGHT_MARKERS)
+    return minilm.new_parameter_names(model, new_weight_markers("mpnet", decoder_init))
