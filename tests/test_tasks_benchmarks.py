@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
+from tokendistill.data.errors import DataError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import SPLITS, get_task, task_names
 from tokendistill.metrics.arithmetic import evaluate, numbers
@@ -272,3 +273,31 @@ def test_label_tasks_score_by_exact_match(load) -> None:
     anli = get_task("anli1")
     assert anli.is_correct(example.target, example)
     assert not anli.is_correct("neutral" if example.target != "neutral" else "entailment", example)
+
+
+def test_esnli_examples_carry_their_human_explanations(load) -> None:
+    (example,) = [example for example in load("esnli", "validation") if example.id == "validation-0"]
+    assert example.meta["explanations"] == [
+        "The to go packages may not be from lunch.",
+        "Just because two women are embracing, does not mean they are sisters.  Two women that are embracing "
+        "are not necessarily hugging goodbye.",
+        "Two women do not have to be sisters.  Embracing does not mean hugging goodbye.  The women do not "
+        "have to have just finished lunch to be embracing.",
+    ]
+    assert all(len(example.meta["explanations"]) == 3 for example in load("esnli", "test"))
+
+
+def test_a_bad_esnli_explanation_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "esnli"
+    folder.mkdir()
+    rows = [
+        {"premise": "A dog runs.", "hypothesis": "A pet moves.", "label": 0, "explanation_1": "dog is animal"},
+        {"premise": "A dog runs.", "hypothesis": "A cat runs.", "label": 2, "explanation_2": 7},
+    ]
+    with gzip.open(folder / "valid.jsonl.gz", "wt") as file:
+        file.write("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(DataError) as caught:
+        get_task("esnli").load("validation", tmp_path)
+    assert (caught.value.line, caught.value.field) == (2, "explanation_2")
+    (first,) = get_task("esnli").load("validation", tmp_path, skip_bad_rows=True)
+    assert first.meta["explanations"] == ["dog is animal"]

@@ -2,13 +2,16 @@
 
 As in Distilling Step-by-Step, the input is ``premise + "</s>" + hypothesis`` (DSS joins the two with the
 tokenizer's end-of-sequence token, which is ``"</s>"`` for T5 and BART) and the target is the label word.
-The label word never occurs in the input, so NLI examples have no evidence spans.
+The label word never occurs in the input, so NLI examples have no evidence spans; e-SNLI's carry the human
+explanations of their label instead (``meta["explanations"]``), against which rationales are scored for
+plausibility (``tokendistill.attribution.plausibility``).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -86,5 +89,15 @@ class ESNLITask(NLITask):
     hub_splits: ClassVar[dict[str, str]] = {"train": "train", "validation": "validation", "test": "test"}
     id_field = None
 
+    explanation_fields = ("explanation_1", "explanation_2", "explanation_3")
+
     def example_id(self, row: Row, split: str) -> str:
         return f"{split}-{row.line - 1}"
+
+    def example(self, row: Row, split: str) -> Example:
+        """An NLI example whose ``meta["explanations"]`` holds the human explanations of its label (three
+        on validation and test, one on train), for plausibility; absent or blank ones are left out."""
+        example = super().example(row, split)
+        present = [field for field in self.explanation_fields if row.record.get(field) is not None]
+        explanations = [row.text(field) for field in present if str(row.record[field]).strip()]
+        return replace(example, meta={**example.meta, "explanations": explanations})
