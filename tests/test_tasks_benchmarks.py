@@ -291,7 +291,7 @@ def test_a_bad_esnli_explanation_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "esnli"
     folder.mkdir()
     rows = [
-        {"premise": "A dog runs.", "hypothesis": "A pet moves.", "label": 0, "explanation_1": "dog is animal"},
+        {"premise": "A dog runs.", "hypothesis": "A pet moves.", "label": 0, "explanation_1": "dog: animal"},
         {"premise": "A dog runs.", "hypothesis": "A cat runs.", "label": 2, "explanation_2": 7},
     ]
     with gzip.open(folder / "valid.jsonl.gz", "wt") as file:
@@ -300,4 +300,4 @@ def test_a_bad_esnli_explanation_is_named(tmp_path: Path) -> None:
         get_task("esnli").load("validation", tmp_path)
     assert (caught.value.line, caught.value.field) == (2, "explanation_2")
     (first,) = get_task("esnli").load("validation", tmp_path, skip_bad_rows=True)
-    assert first.meta["explanations"] == ["dog is animal"]
+    assert first.meta["explanations"] == ["dog: animal"]
