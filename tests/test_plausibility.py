@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
 import random
 
 import pytest
 
-from tokendistill.attribution import random_rationale
+from tokendistill.attribution import candidate_words, random_rationale
 from tokendistill.attribution.plausibility import (
     Plausibility,
     mean_plausibility,
     plausibility,
     reference_words,
 )
+from tokendistill.attribution.records import RationaleRecord, write_rationale_file
+from tokendistill.attribution.words import WordScore, split_words
+from tokendistill.data.example import Example, own, template
 from tokendistill.data.tasks import get_task
+from tokendistill.report.plausibility import rationale_plausibility
 
 
 def _scores(result: Plausibility) -> tuple[float, float, float]:
@@ -114,3 +119,41 @@ def test_esnli_random_words_are_far_from_the_explanations(shared_data):
     assert random_summary.examples > 450
     assert 0.05 < random_summary.f1 < 0.6
     assert (own_summary.precision, own_summary.recall, own_summary.f1) == (1.0, 1.0, 1.0)
+
+
+def test_a_rationale_files_plausibility_against_explanations_and_random_words(tmp_path):
+    """Hand-worked: premise "A dog chases a red ball", hypothesis "An animal plays"; the explanation's content
+    words are {dog, chases, ball, plays}. The rationale {dog, red} hits one of its two words (P 1/2) and one
+    of four reference words (R 1/4): F1 = 1/3. Random pairs of the 9 candidate words score the mean precision
+    over all 36 pairs (words compared lowercased, as sets: "A" and "a" are one word)."""
+    example = Example(
+        "e1",
+        (own("A dog chases a red ball"), template("</s>"), own("An animal plays")),
+        "entailment",
+        meta={"explanations": ["The dog chases a ball, so it plays."]},
+    )
+    unexplained = Example("e2", (own("Cats sleep"),), "neutral")  # no explanations: left out
+    scores = {"dog": 3.0, "red": 2.0}
+    words = tuple(
+        WordScore(word.text, word.start, word.end, scores.get(word.text, 0.1))
+        for word in candidate_words(example.source, example.template_spans())
+    )
+    cats = tuple(WordScore(w.text, w.start, w.end, 1.0) for w in split_words("Cats sleep"))
+    records = [
+        RationaleRecord("e1", "entailment", "saliency", 2, words, "dog red"),
+        RationaleRecord("e2", "neutral", "saliency", 2, cats, "Cats sleep"),
+    ]
+    path = write_rationale_file(tmp_path / "train.jsonl", records)
+    result = rationale_plausibility(path, [example, unexplained], draws=4000, seed=0)
+    assert (result.rationales.examples, result.rationales.skipped) == (1, 0)
+    assert _summary(result.rationales) == pytest.approx((1 / 2, 1 / 4, 1 / 3))
+    reference = {"dog", "chases", "ball", "plays"}
+    candidates = ["a", "dog", "chases", "a", "red", "ball", "an", "animal", "plays"]
+    pairs = [{x, y} for x, y in itertools.combinations(candidates, 2)]
+    expected = sum(len(pair & reference) / len(pair) for pair in pairs) / len(pairs)
+    assert result.random_words.precision == pytest.approx(expected, abs=0.015)
+    assert rationale_plausibility(path, [unexplained, Example("e1", example.segments, "entailment")]) is None
+
+
+def _summary(summary) -> tuple[float, float, float]:
+    return summary.precision, summary.recall, summary.f1
