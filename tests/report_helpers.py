@@ -30,6 +30,7 @@ from tokendistill.experiment.runner import StageContext, run_plan
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.metrics.bootstrap import bootstrap_interval
 from tokendistill.report import write_report
+from tokendistill.training.manifest import write_manifest
 
 BASE: dict[str, Any] = {
     "task": {"name": "synthetic-nli", "options": {"size": 60, "validation_size": 10, "test_size": 40}},
@@ -80,9 +81,13 @@ def evaluation(folder: Path, examples: list[Example], accuracy: float) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
-def fake_stages(accuracy_of: Callable[[str, StudentVariant | None, int | None], float]):
-    """Stage functions writing known results; ``accuracy_of(student, variant, seed)`` gives the accuracies
-    (all None: the teacher)."""
+Accuracy = Callable[[str, StudentVariant | None, int | None], float]
+
+
+def fake_stages(accuracy_of: Accuracy, validation_of: Accuracy | None = None):
+    """Stage functions writing known results; ``accuracy_of(student, variant, seed)`` gives the test
+    accuracies (all None: the teacher), ``validation_of`` the validation accuracies that students' model
+    manifests record (none without it)."""
 
     def stage(ctx: StageContext) -> None:
         ctx.dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +95,9 @@ def fake_stages(accuracy_of: Callable[[str, StudentVariant | None, int | None], 
         kind, params = ctx.stage.kind, ctx.stage.params
         if kind in ("teacher", "student"):
             (ctx.dir / MODEL_DIR).mkdir()
+            if kind == "student" and validation_of is not None:
+                validation = validation_of(params["student"], params["variant"], params["seed"])
+                write_manifest(ctx.dir / MODEL_DIR, {"prefix": "", "validation_accuracy": validation})
         elif kind == "rationales":
             rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), params["k"], params["method"])
         elif kind == "sample-rationales":
@@ -115,11 +123,12 @@ def default_accuracy(student: str | None, variant: StudentVariant | None, seed: 
 def make_run(
     tmp_path: Path,
     name: str = "run",
-    accuracy_of: Callable[[str, StudentVariant | None, int | None], float] = default_accuracy,
+    accuracy_of: Accuracy = default_accuracy,
+    validation_of: Accuracy | None = None,
     **sections: Any,
 ) -> ExperimentConfig:
     """A finished fake run in ``tmp_path / name``; ``sections`` replace top-level sections of ``BASE``."""
     config = validate_config({**BASE, **sections, "output_dir": str(tmp_path / name)})
-    stage = fake_stages(accuracy_of)
+    stage = fake_stages(accuracy_of, validation_of)
     run_plan(config, build_plan(config), dict.fromkeys(STAGE_KINDS, stage), log=lambda line: None)
     return config

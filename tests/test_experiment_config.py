@@ -11,6 +11,7 @@ from tokendistill.data.errors import DataError
 from tokendistill.experiment.config import apply_overrides, config_to_yaml, load_config, validate_config
 from tokendistill.experiment.demo import demo_config
 from tokendistill.experiment.plan import build_plan, method_options
+from tokendistill.experiment.runner import plan_fingerprints
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,6 +179,50 @@ def test_sweeps_run_the_union_of_k_values_and_methods(tmp_path):
         ("saliency", 10),
         ("integrated_gradients", 5),
     ]
+
+
+def test_alpha_sweep_repeats_two_task_students_and_leaves_the_main_stages_as_they_were(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    plain = load_config(path, ["students.modes=[standard, rationale, random]"], base_dir=tmp_path)
+    swept = load_config(
+        path, ["students.modes=[standard, rationale, random]", "sweeps.alpha=[0.5, 0.9]"], base_dir=tmp_path
+    )
+    plain_prints, swept_prints = plan_fingerprints(build_plan(plain)), plan_fingerprints(build_plan(swept))
+    # Every stage of the run without the sweep is still there, with the same fingerprint (nothing reruns
+    # but the report, which reads the new students too).
+    kept = {key: value for key, value in plain_prints.items() if key != "report"}
+    assert {key: swept_prints[key] for key in kept} == kept
+    added = {stage.key: stage.inputs for stage in build_plan(swept) if stage.key not in plain_prints}
+    students = {key: inputs for key, inputs in added.items() if key.startswith("students/")}
+    # 0.5 is the main alpha: only 0.9 adds settings, and only for the two-task modes.
+    assert sorted(students) == [
+        "students/s/random-k5-alpha0.9/seed0",
+        "students/s/rationale-saliency-k5-alpha0.9/seed0",
+    ]
+    assert all(inputs["alpha"] == 0.9 for inputs in students.values())
+    main = next(stage for stage in build_plan(swept) if stage.key == "students/s/random-k5/seed0")
+    assert main.inputs["alpha"] == 0.5
+
+
+def test_each_student_stage_trains_with_its_own_alpha(tmp_path, monkeypatch):
+    """The stage implementation hands the trainer the alpha of its setting, not the config's main one."""
+    from tokendistill.experiment import stages
+    from tokendistill.experiment.runner import StageContext
+
+    overrides = ["students.modes=[standard, random]", "sweeps.alpha=[0.9]"]
+    config = load_config(write(tmp_path, MINIMAL), overrides, base_dir=tmp_path)
+    trained = {}
+    monkeypatch.setattr(stages, "initial_model", lambda *args: "model")
+    monkeypatch.setattr(stages, "train_student", lambda *args, **kwargs: trained.update(kwargs))
+    for key, alpha in (("students/s/random-k5/seed0", 0.5), ("students/s/random-k5-alpha0.9/seed0", 0.9)):
+        stage = next(stage for stage in build_plan(config) if stage.key == key)
+        stages.student_stage(StageContext(config, stage, tmp_path))
+        assert (trained["mode"], trained["alpha"]) == ("random", alpha)
+
+
+@pytest.mark.parametrize("alphas", ["[0.5, 0.5]", "[1.5]"])
+def test_bad_alpha_sweep_is_named(tmp_path, alphas):
+    assert error_of(tmp_path, MINIMAL, [f"sweeps.alpha={alphas}"]).field.startswith("sweeps.alpha")
 
 
 @pytest.mark.parametrize(("overrides", "baseline"), [([], "pad"), (["attribution.baseline=zero"], "zero")])

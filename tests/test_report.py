@@ -166,6 +166,43 @@ def test_sweeps_add_the_k_and_method_plots(tmp_path):
     assert methods == {("saliency", 5), ("saliency", 2), ("saliency", 8), ("integrated_gradients", 5)}
 
 
+def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
+    """Rationale students do best on validation at alpha 0.9 (but best on test at 0.5); random students
+    do best on validation at the main alpha: each row shows its validation choice and names it."""
+
+    def test_accuracy(student, variant, seed):
+        if variant is None:
+            return 0.9
+        bonus = {None: 0.1, 0.9: 0.0}[variant.alpha] if variant.mode == "rationale" else 0.0
+        return {"standard": 0.6, "rationale": 0.6, "random": 0.55}[variant.mode] + bonus + 0.025 * seed
+
+    def validation_accuracy(student, variant, seed):
+        if variant.mode == "rationale":
+            return {None: 0.7, 0.9: 0.8}[variant.alpha]
+        return {None: 0.7, 0.9: 0.6}[variant.alpha] if variant.mode == "random" else 0.5
+
+    config = make_run(
+        tmp_path,
+        accuracy_of=test_accuracy,
+        validation_of=validation_accuracy,
+        sweeps={"alpha": [0.9]},
+        seeds=[0, 1],
+    )
+    (table,) = build_report([load_run(config.output_dir)]).tables
+    cells = {row.label: row.cells[0] for row in table.rows}
+    rationale, random, standard = (
+        cells["Teacher-token rationales"],
+        cells["Random-token control"],
+        cells["Standard fine-tuning"],
+    )
+    assert (rationale.alpha, rationale.accuracy) == (0.9, pytest.approx(0.6125))
+    assert (random.alpha, random.accuracy) == (0.5, pytest.approx(0.5625))
+    assert (standard.alpha, standard.accuracy) == (None, pytest.approx(0.6125))
+    rows = json.loads((config.output_dir / "report/results.json").read_text())["tables"][0]["rows"]
+    assert rows["Teacher-token rationales"]["synthetic-nli"]["alpha"] == 0.9
+    assert "α=0.9" in (config.output_dir / "report/report.md").read_text()
+
+
 def test_html_is_one_self_contained_page(run_dir):
     html = (run_dir / "report/report.html").read_text()
     assert "<script" not in html.lower() and "<link" not in html.lower()

@@ -344,10 +344,20 @@ class StudentsConfig(Section):
 
 class SweepsConfig(Section):
     """Extra runs beyond the main (method, k): ``k`` repeats the main method at other k values, ``methods``
-    repeats the main k with other methods (the union is run, not the cross product)."""
+    repeats the main k with other methods (the union is run, not the cross product). ``alpha`` repeats
+    every two-task student setting at other label-task weights; the report picks each mode's alpha by
+    validation accuracy, never by test accuracy."""
 
     k: list[K] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
+    alpha: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=list)
+
+    @field_validator("alpha")
+    @classmethod
+    def _unique_alphas(cls, alphas: list[float]) -> list[float]:
+        if len(set(alphas)) != len(alphas):
+            raise ValueError(f"alpha values must be unique, got {alphas}")
+        return alphas
 
 
 class EvaluationConfig(Section):

@@ -10,7 +10,7 @@ evaluation batch sizes) are left out on purpose.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from tokendistill.experiment.config import AttributionConfig, ExperimentConfig, Method, Mode
@@ -39,19 +39,30 @@ class Stage:
 
 @dataclass(frozen=True)
 class StudentVariant:
-    """A student training setting (mode plus, for rationale modes, where its rationales come from)."""
+    """A student training setting (mode plus, for rationale modes, where its rationales come from).
+
+    ``alpha`` is ``None`` at the config's main label-task weight and set only for the ``sweeps.alpha``
+    repeats, so adding a sweep leaves the main settings' folders (and their finished results) as they were.
+    """
 
     mode: Mode
     method: Method | None = None
     k: int | None = None
+    alpha: float | None = None
 
     @property
     def slug(self) -> str:
         if self.mode == "rationale":
-            return f"rationale-{self.method}-k{self.k}"
-        if self.mode == "random":
-            return f"random-k{self.k}"
-        return self.mode
+            base = f"rationale-{self.method}-k{self.k}"
+        elif self.mode == "random":
+            base = f"random-k{self.k}"
+        else:
+            base = self.mode
+        return base if self.alpha is None else f"{base}-alpha{self.alpha:g}"
+
+    def at_main_alpha(self) -> StudentVariant:
+        """The same setting at the config's main alpha (how the report groups an alpha sweep)."""
+        return replace(self, alpha=None)
 
 
 TEACHER = "teacher"
@@ -78,7 +89,8 @@ def eval_key(student: str, variant: StudentVariant, seed: int) -> str:
 
 
 def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
-    """Every student setting the run trains: rationale mode at each (method, k) pair, random at each k."""
+    """Every student setting the run trains: rationale mode at each (method, k) pair, random at each k,
+    and every two-task setting again at each swept alpha."""
     variants: list[StudentVariant] = []
     for mode in config.students.modes:
         if mode == "rationale":
@@ -87,7 +99,15 @@ def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
             variants += [StudentVariant(mode, None, k) for k in config.k_values()]
         else:
             variants.append(StudentVariant(mode))
-    return variants
+    swept = [alpha for alpha in config.sweeps.alpha if alpha != config.students.alpha]
+    return variants + [
+        replace(variant, alpha=alpha) for variant in variants if variant.mode != "standard" for alpha in swept
+    ]
+
+
+def variant_alpha(config: ExperimentConfig, variant: StudentVariant) -> float:
+    """The label-task weight a two-task student setting trains with."""
+    return config.students.alpha if variant.alpha is None else variant.alpha
 
 
 def method_options(attribution: AttributionConfig, method: Method) -> dict[str, Any]:
@@ -138,7 +158,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
                 inputs: dict[str, Any] = {"task": task, "model": model, "training": training, "seed": seed}
                 inputs["mode"] = variant.mode
                 if variant.mode != "standard":
-                    inputs["alpha"] = config.students.alpha
+                    inputs["alpha"] = variant_alpha(config, variant)
                 if variant.mode == "random":
                     inputs["k"] = variant.k
                 deps = (rationale_key(variant.method, variant.k),) if variant.mode == "rationale" else ()

@@ -25,6 +25,7 @@ from tokendistill.experiment.plan import (
     StudentVariant,
     method_options,
     rationale_key,
+    variant_alpha,
 )
 from tokendistill.experiment.runner import StageContext, StageFunction
 from tokendistill.experiment.splits import ExperimentTask
@@ -156,7 +157,7 @@ def student_stage(ctx: StageContext) -> None:
         task,
         ctx.dir / MODEL_DIR,
         mode=variant.mode,
-        alpha=config.students.alpha,
+        alpha=variant_alpha(config, variant),
         config=train_config(config.students.training, params["seed"], spec),
         resume=True,
         **extra,

@@ -38,7 +38,8 @@ def _cell(cell) -> str:
         return "<td>—</td>"
     return (
         f'<td><span class="acc">{100 * cell.accuracy:.1f}</span> '
-        f'<span class="ci">[{100 * cell.low:.1f}, {100 * cell.high:.1f}] n={cell.n_seeds}</span></td>'
+        f'<span class="ci">[{100 * cell.low:.1f}, {100 * cell.high:.1f}] n={cell.n_seeds}'
+        f"{cell.alpha_text}</span></td>"
     )
 
 

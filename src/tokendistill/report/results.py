@@ -13,6 +13,7 @@ from pathlib import Path
 from tokendistill.data.errors import DataError
 from tokendistill.experiment.config import ExperimentConfig, Method, load_config
 from tokendistill.experiment.plan import (
+    MODEL_DIR,
     RATIONALE_FILE,
     SAMPLE_FILE,
     SAMPLE_RATIONALES,
@@ -21,6 +22,7 @@ from tokendistill.experiment.plan import (
     build_plan,
 )
 from tokendistill.experiment.runner import RESOLVED_CONFIG, plan_fingerprints, stage_status
+from tokendistill.training.manifest import read_manifest
 
 METRIC_FIELDS = ("accuracy", "ci_low", "ci_high", "n")
 
@@ -34,6 +36,9 @@ class Evaluation:
     ci_high: float
     n: int
     predictions: Path
+    # The trained model's accuracy on the validation split (its manifest), by which an alpha is chosen;
+    # None for the teacher's evaluation and for models trained before manifests recorded it.
+    validation_accuracy: float | None = None
 
 
 @dataclass
@@ -55,8 +60,32 @@ class RunResults:
         by_seed = self.students.get((student, variant), {})
         return [by_seed[seed] for seed in sorted(by_seed)]
 
+    def selected_variant(self, student: str, variant: StudentVariant) -> StudentVariant:
+        """``variant`` at the alpha with the best mean validation accuracy over its finished seeds.
 
-def read_evaluation(folder: Path) -> Evaluation:
+        Only settings that differ from ``variant`` in alpha compete, and only those whose every seed
+        records a validation accuracy; the main alpha wins ties and stands when nothing else qualifies.
+        """
+        candidates = [variant] + [
+            other
+            for (name, other) in self.students
+            if name == student and other.alpha is not None and other.at_main_alpha() == variant
+        ]
+        scored = []
+        for candidate in candidates:
+            evaluations = self.evaluations(student, candidate)
+            validation = [evaluation.validation_accuracy for evaluation in evaluations]
+            if validation and None not in validation:
+                scored.append((sum(validation) / len(validation), candidate))
+        if not scored:
+            return variant
+        best = max(score for score, _ in scored)
+        return next(candidate for score, candidate in scored if score == best)
+
+
+def read_evaluation(folder: Path, model_dir: Path | None = None) -> Evaluation:
+    """The metrics an evaluate stage wrote in ``folder``, with the validation accuracy recorded in the
+    manifest of the evaluated model in ``model_dir``."""
     path = folder / "metrics.json"
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
@@ -65,12 +94,15 @@ def read_evaluation(folder: Path) -> Evaluation:
     for name in METRIC_FIELDS:
         if not isinstance(metrics.get(name), int | float):
             raise DataError(path, None, name, "missing or not a number")
+    manifest = read_manifest(model_dir) if model_dir is not None else None
+    validation = manifest.get("validation_accuracy") if manifest else None
     return Evaluation(
         float(metrics["accuracy"]),
         float(metrics["ci_low"]),
         float(metrics["ci_high"]),
         int(metrics["n"]),
         folder / "predictions.jsonl",
+        float(validation) if isinstance(validation, int | float) else None,
     )
 
 
@@ -90,9 +122,10 @@ def load_run(run_dir: str | Path) -> RunResults:
         if stage.key == TEACHER_EVAL:
             results.teacher = read_evaluation(folder)
         elif stage.kind == "evaluate":
-            params = by_key[stage.params["model_stage"]].params
+            model_stage = stage.params["model_stage"]
+            params = by_key[model_stage].params
             results.students.setdefault((params["student"], params["variant"]), {})[params["seed"]] = (
-                read_evaluation(folder)
+                read_evaluation(folder, run_dir / model_stage / MODEL_DIR)
             )
         elif stage.kind == "rationales":
             results.rationale_files[stage.params["method"], stage.params["k"]] = folder / RATIONALE_FILE

@@ -22,6 +22,7 @@ def _cell(cell: Cell | None) -> dict[str, Any] | None:
         "high": cell.high,
         "n_seeds": cell.n_seeds,
         "interval": cell.interval,
+        "alpha": cell.alpha,
     }
 
 

@@ -1,7 +1,8 @@
 """The results table in the layout of the paper's Table 1: methods as rows, tasks as columns.
 
 A cell is the test accuracy with a 95% interval: over seeds (a t interval on the seed accuracies) when
-there are several, else the bootstrap interval over test examples that the evaluation recorded.
+there are several, else the bootstrap interval over test examples that the evaluation recorded. Where the
+run swept alpha, a two-task row shows the alpha with the best validation accuracy (named in the cell).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tokendistill.experiment.plan import StudentVariant
+from tokendistill.experiment.plan import StudentVariant, variant_alpha
 from tokendistill.metrics.bootstrap import seed_interval
 from tokendistill.report.results import Evaluation, RunResults
 
@@ -22,13 +23,19 @@ class Cell:
     low: float
     high: float
     n_seeds: int
+    alpha: float | None = None  # the label-task weight chosen on validation, where alpha was swept
 
     @property
     def interval(self) -> str:
         return "seeds" if self.n_seeds > 1 else "bootstrap"
 
+    @property
+    def alpha_text(self) -> str:
+        return "" if self.alpha is None else f" α={self.alpha:g}"
+
     def text(self) -> str:
-        return f"{100 * self.accuracy:.1f} [{100 * self.low:.1f}, {100 * self.high:.1f}] (n={self.n_seeds})"
+        interval = f"[{100 * self.low:.1f}, {100 * self.high:.1f}]"
+        return f"{100 * self.accuracy:.1f} {interval} (n={self.n_seeds}){self.alpha_text}"
 
 
 @dataclass(frozen=True)
@@ -44,16 +51,24 @@ class Table:
     rows: tuple[Row, ...]
 
 
-def cell(evaluations: Sequence[Evaluation]) -> Cell | None:
+def cell(evaluations: Sequence[Evaluation], alpha: float | None = None) -> Cell | None:
     """Combine one setting's seeds into a cell (``None`` when nothing finished)."""
     if not evaluations:
         return None
     if len(evaluations) == 1:
         only = evaluations[0]
-        return Cell(only.accuracy, only.ci_low, only.ci_high, 1)
+        return Cell(only.accuracy, only.ci_low, only.ci_high, 1, alpha)
     interval = seed_interval([evaluation.accuracy for evaluation in evaluations], confidence=0.95)
     # A t-interval over a few seeds can reach past the range accuracy lives in; clip it to [0, 1].
-    return Cell(interval.mean, max(0.0, interval.low), min(1.0, interval.high), len(evaluations))
+    return Cell(interval.mean, max(0.0, interval.low), min(1.0, interval.high), len(evaluations), alpha)
+
+
+def selected_cell(run: RunResults, student: str, variant: StudentVariant) -> Cell | None:
+    """The cell of ``variant`` at the alpha chosen on validation; the cell names that alpha when the run
+    swept alpha (a two-task setting)."""
+    chosen = run.selected_variant(student, variant)
+    swept = bool(run.config.sweeps.alpha) and variant.mode != "standard"
+    return cell(run.evaluations(student, chosen), variant_alpha(run.config, chosen) if swept else None)
 
 
 def column_labels(runs: Sequence[RunResults]) -> tuple[str, ...]:
@@ -94,7 +109,7 @@ def results_table(runs: Sequence[RunResults], student: str) -> Table:
     """Table 1 for one student model over ``runs`` (one column each). Rows no run has are left out."""
     rows = []
     for label in STUDENT_ROWS:
-        cells = tuple(cell(run.evaluations(student, main_variants(run)[label])) for run in runs)
+        cells = tuple(selected_cell(run, student, main_variants(run)[label]) for run in runs)
         if any(cells):
             rows.append(Row(label, cells))
     teacher_cells = tuple(cell([run.teacher] if run.teacher else []) for run in runs)
