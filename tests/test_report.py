@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import itertools
 import json
 import math
@@ -201,6 +202,39 @@ def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
     rows = json.loads((config.output_dir / "report/results.json").read_text())["tables"][0]["rows"]
     assert rows["Teacher-token rationales"]["synthetic-nli"]["alpha"] == 0.9
     assert "α=0.9" in (config.output_dir / "report/report.md").read_text()
+
+
+def test_rationale_plausibility_against_human_explanations_reaches_every_page(tmp_path):
+    """e-SNLI-format data whose explanation repeats all 8 content words of the input: any 5 chosen words
+    (rationale or random) hit, so P = 5/5, R = 5/8 and F1 = 2 * (5/8) / (13/8) = 10/13."""
+    folder = tmp_path / "data" / "esnli"
+    folder.mkdir(parents=True)
+    premise, hypothesis = "Dogs chase red balls outside", "Animals play games"
+    row = {
+        "premise": premise,
+        "hypothesis": hypothesis,
+        "label": 0,
+        "explanation_1": f"{hypothesis} {premise}",
+    }
+    for name, count in (("valid", 30), ("test", 4)):
+        with gzip.open(folder / f"{name}.jsonl.gz", "wt") as file:
+            file.write("".join(json.dumps(row) + "\n" for _ in range(count)))
+    task = {"name": "esnli", "data_dir": str(tmp_path / "data"), "train_split": "validation"}
+    task |= {"validation_split": None, "test_split": "test"}
+    config = make_run(tmp_path, task=task, seeds=[0], report={"heatmap_examples": 0})
+    (row_of_report,) = build_report([load_run(config.output_dir)]).plausibility
+    expected = pytest.approx((1.0, 5 / 8, 10 / 13))
+    for scores in (row_of_report.scores.rationales, row_of_report.scores.random_words):
+        assert (scores.precision, scores.recall, scores.f1) == expected
+    assert row_of_report.scores.rationales.examples == len(ExperimentTask(config.task).load("train"))
+    (entry,) = json.loads((config.output_dir / "report/results.json").read_text())["plausibility"]
+    assert (entry["method"], entry["k"]) == ("saliency", 5)
+    assert (entry["rationale"]["recall"], entry["random_k_words"]["f1"]) == (0.625, pytest.approx(10 / 13))
+    assert "| esnli | saliency | 5 |" in (config.output_dir / "report/report.md").read_text()
+    assert (
+        "Do the rationales match human explanations?"
+        in (config.output_dir / "report/report.html").read_text()
+    )
 
 
 def test_html_is_one_self_contained_page(run_dir):

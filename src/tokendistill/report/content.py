@@ -10,6 +10,7 @@ from typing import Literal
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report.analysis import EvidenceOverlap, evidence_overlap
 from tokendistill.report.heatmap import Heatmap, heatmaps
+from tokendistill.report.plausibility import RationalePlausibility, rationale_plausibility
 from tokendistill.report.plots import accuracy_vs_k, method_comparison, results_chart
 from tokendistill.report.results import RunResults
 from tokendistill.report.table import STUDENT_ROWS, Table, column_labels, results_table, student_names
@@ -40,6 +41,16 @@ class OverlapRow:
 
 
 @dataclass(frozen=True)
+class PlausibilityRow:
+    """A rationale file's words against the task's human explanations, and k random words against them."""
+
+    task: str
+    method: str
+    k: int
+    scores: RationalePlausibility
+
+
+@dataclass(frozen=True)
 class HeatmapSection:
     task: str
     method: str
@@ -55,6 +66,7 @@ class ReportContent:
     plots: tuple[Plot, ...]
     overlaps: tuple[OverlapRow, ...]
     heatmaps: tuple[HeatmapSection, ...]
+    plausibility: tuple[PlausibilityRow, ...] = ()  # tasks with human explanations (e-SNLI) only
 
 
 def run_summary(run: RunResults) -> str:
@@ -85,15 +97,21 @@ def _plots(runs: Sequence[RunResults], labels: Sequence[str], students: Sequence
     return plots
 
 
-def _overlaps(runs: Sequence[RunResults], labels: Sequence[str]) -> list[OverlapRow]:
-    rows = []
+def _rationale_analyses(
+    runs: Sequence[RunResults], labels: Sequence[str]
+) -> tuple[list[OverlapRow], list[PlausibilityRow]]:
+    """Each rationale file's evidence overlap and, where the examples carry explanations, plausibility."""
+    overlaps, plausible = [], []
     for run, label in zip(runs, labels, strict=True):
         if not run.rationale_files:
             continue
         train = ExperimentTask(run.config.task).load("train")
         for (method, k), path in sorted(run.rationale_files.items()):
-            rows.append(OverlapRow(label, method, k, evidence_overlap(path, train)))
-    return rows
+            overlaps.append(OverlapRow(label, method, k, evidence_overlap(path, train)))
+            scores = rationale_plausibility(path, train)
+            if scores is not None:
+                plausible.append(PlausibilityRow(label, method, k, scores))
+    return overlaps, plausible
 
 
 def build_report(runs: Sequence[RunResults]) -> ReportContent:
@@ -107,11 +125,13 @@ def build_report(runs: Sequence[RunResults]) -> ReportContent:
         if maps:
             attribution = run.config.attribution
             sections.append(HeatmapSection(label, attribution.method, attribution.k, tuple(maps)))
+    overlaps, plausible = _rationale_analyses(runs, labels)
     return ReportContent(
         tuple(runs),
         tuple(tables),
         tuple(label for label in STUDENT_ROWS if label not in present),
         tuple(_plots(runs, labels, students)),
-        tuple(_overlaps(runs, labels)),
+        tuple(overlaps),
         tuple(sections),
+        tuple(plausible),
     )

@@ -8,7 +8,7 @@ from html import escape
 
 from tokendistill.report.content import PLOT_SECTIONS, ReportContent, run_summary
 from tokendistill.report.heatmap import Heatmap
-from tokendistill.report.markdown import TABLE_NOTE
+from tokendistill.report.markdown import PLAUSIBILITY_NOTE, TABLE_NOTE
 from tokendistill.report.table import Table
 
 STYLE = """
@@ -114,6 +114,26 @@ def to_html(content: ReportContent) -> str:
                 f"<td>{escape(value)}</td>" for value in (row.task, row.method, str(row.k), *values)
             )
             parts.append(f"<tr>{cells}</tr>")
+        parts.append("</tbody></table>")
+    if content.plausibility:
+        parts += [
+            "<h2>Do the rationales match human explanations?</h2>",
+            f'<p class="note">{escape(PLAUSIBILITY_NOTE)}</p>',
+            '<table class="overlap"><thead><tr><th>Task</th><th>Method</th><th>k</th><th>Examples</th>'
+            "<th>Precision</th><th>Recall</th><th>F1</th><th>Random k words: P / R / F1</th></tr></thead>"
+            "<tbody>",
+        ]
+        for row in content.plausibility:
+            ours, chance = row.scores.rationales, row.scores.random_words
+            values = (
+                row.task,
+                row.method,
+                str(row.k),
+                str(ours.examples),
+                *(f"{100 * value:.1f}%" for value in (ours.precision, ours.recall, ours.f1)),
+                " / ".join(f"{100 * value:.1f}%" for value in (chance.precision, chance.recall, chance.f1)),
+            )
+            parts.append(f"<tr>{''.join(f'<td>{escape(value)}</td>' for value in values)}</tr>")
         parts.append("</tbody></table>")
     if content.heatmaps:
         parts += [

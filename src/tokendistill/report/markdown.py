@@ -9,6 +9,11 @@ from tokendistill.report.heatmap import Heatmap
 from tokendistill.report.table import Table
 
 FIGURES_DIR = "figures"
+PLAUSIBILITY_NOTE = (
+    "Rationale words of the training examples against the content words of their human explanations "
+    "(pooled over annotators; stopwords and explanation template words removed): mean precision, recall "
+    "and F1 per example, next to k random candidate words of the same examples."
+)
 TABLE_NOTE = (
     "Test accuracy (%) with a 95% interval: over seeds when n > 1, else a bootstrap over test examples; "
     "n = number of seeds."
@@ -78,6 +83,23 @@ def to_markdown(content: ReportContent) -> str:
                     f"| {row.task} | {row.method} | {row.k} | {o.examples} | {100 * o.share:.1f}% | "
                     f"{100 * o.chance:.1f}% |"
                 )
+        parts.append("")
+    if content.plausibility:
+        parts += [
+            "## Do the rationales match human explanations?",
+            "",
+            PLAUSIBILITY_NOTE,
+            "",
+            "| Task | Method | k | Examples | Precision | Recall | F1 | Random k words: P / R / F1 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in content.plausibility:
+            ours, chance = row.scores.rationales, row.scores.random_words
+            parts.append(
+                f"| {row.task} | {row.method} | {row.k} | {ours.examples} | {100 * ours.precision:.1f}% | "
+                f"{100 * ours.recall:.1f}% | {100 * ours.f1:.1f}% | {100 * chance.precision:.1f}% / "
+                f"{100 * chance.recall:.1f}% / {100 * chance.f1:.1f}% |"
+            )
         parts.append("")
     if content.heatmaps:
         parts += ["## Token heatmaps", "", "Rationale words in **bold**, template words in ⟦brackets⟧.", ""]

@@ -1,7 +1,8 @@
 """The report's numbers as JSON (``results.json``), so a claim made from a run can cite a file, not a page.
 
 It holds what the Markdown and HTML show as numbers: the results tables (accuracies and interval bounds
-as fractions, with the number of seeds) and the evidence analysis; plots and heatmaps stay in the pages.
+as fractions, with the number of seeds), the evidence analysis and the plausibility of rationales; plots
+and heatmaps stay in the pages.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tokendistill.attribution.plausibility import PlausibilitySummary
 from tokendistill.report.content import ReportContent, run_summary
 from tokendistill.report.table import Cell, Table
 
@@ -24,6 +26,10 @@ def _cell(cell: Cell | None) -> dict[str, Any] | None:
         "interval": cell.interval,
         "alpha": cell.alpha,
     }
+
+
+def _scores(summary: PlausibilitySummary) -> dict[str, float]:
+    return {"precision": summary.precision, "recall": summary.recall, "f1": summary.f1}
 
 
 def _table(table: Table) -> dict[str, Any]:
@@ -51,6 +57,17 @@ def to_json(content: ReportContent) -> str:
                 "random_k_words": row.overlap.chance if row.overlap else None,
             }
             for row in content.overlaps
+        ],
+        "plausibility": [
+            {
+                "task": row.task,
+                "method": row.method,
+                "k": row.k,
+                "examples": row.scores.rationales.examples,
+                "rationale": _scores(row.scores.rationales),
+                "random_k_words": _scores(row.scores.random_words),
+            }
+            for row in content.plausibility
         ],
     }
     return json.dumps(summary, indent=1) + "\n"
