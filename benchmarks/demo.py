@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "results": json.loads((args.work_dir / "report" / "results.json").read_text(encoding="utf-8")),
     }
     # The run summaries name the work folder, which is this machine's path: keep them out of the record.
-    del report["results"]["runs"]
+    for run in report["results"]["runs"]:
+        del run["summary"]
     write_outputs(args.output_dir, "demo", report, markdown(report))
 
 

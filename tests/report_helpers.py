@@ -6,6 +6,7 @@ The runner and plan are the real ones, so the folder has the layout, markers and
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,31 @@ def default_accuracy(student: str | None, variant: StudentVariant | None, seed: 
         return 0.9  # the teacher
     by_mode = {"standard": 0.6, "rationale": 0.75, "random": 0.65, "dss": 0.7}[variant.mode]
     return by_mode + 0.05 * (seed or 0) + (0.025 * (variant.k or 0) / 5 if variant.mode == "rationale" else 0)
+
+
+def esnli_task(tmp_path: Path) -> dict[str, Any]:
+    """A task section over e-SNLI-format files in ``tmp_path``: 30 training and 20 test rows of one example
+    whose explanation repeats all 8 content words of its input ("Dogs chase red balls outside" / "Animals
+    play games"), so any 5 of its words score precision 1, recall 5/8 and F1 10/13."""
+    folder = tmp_path / "data" / "esnli"
+    folder.mkdir(parents=True)
+    premise, hypothesis = "Dogs chase red balls outside", "Animals play games"
+    row = {
+        "premise": premise,
+        "hypothesis": hypothesis,
+        "label": 0,
+        "explanation_1": f"{hypothesis} {premise}",
+    }
+    for name, count in (("valid", 30), ("test", 20)):
+        with gzip.open(folder / f"{name}.jsonl.gz", "wt") as file:
+            file.write("".join(json.dumps(row) + "\n" for _ in range(count)))
+    return {
+        "name": "esnli",
+        "data_dir": str(tmp_path / "data"),
+        "train_split": "validation",
+        "validation_split": None,
+        "test_split": "test",
+    }
 
 
 def make_run(

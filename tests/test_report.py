@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import gzip
 import itertools
 import json
 import math
@@ -14,7 +13,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from report_helpers import BASE, make_run
+from report_helpers import BASE, esnli_task, make_run
 from tokendistill.attribution.records import read_rationale_file
 from tokendistill.cli import main
 from tokendistill.data.errors import DataError
@@ -199,29 +198,29 @@ def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
     assert (rationale.alpha, rationale.accuracy) == (0.9, pytest.approx(0.6125))
     assert (random.alpha, random.accuracy) == (0.5, pytest.approx(0.5625))
     assert (standard.alpha, standard.accuracy) == (None, pytest.approx(0.6125))
-    rows = json.loads((config.output_dir / "report/results.json").read_text())["tables"][0]["rows"]
-    assert rows["Teacher-token rationales"]["synthetic-nli"]["alpha"] == 0.9
+    results = json.loads((config.output_dir / "report/results.json").read_text())
+    assert results["tables"][0]["rows"]["Teacher-token rationales"]["synthetic-nli"]["alpha"] == 0.9
+    (run,) = results["runs"]
+    assert run["teacher"]["test_accuracy"] == pytest.approx(0.9)
+    rationale_runs = {
+        (row["alpha"], row["seed"]): (row["test_accuracy"], row["validation_accuracy"], row["selected"])
+        for row in run["students"]
+        if row["mode"] == "rationale"
+    }
+    assert rationale_runs == {
+        (0.5, 0): (pytest.approx(0.7), 0.7, False),
+        (0.5, 1): (pytest.approx(0.725), 0.7, False),
+        (0.9, 0): (pytest.approx(0.6), 0.8, True),
+        (0.9, 1): (pytest.approx(0.625), 0.8, True),
+    }
+    assert len(run["students"]) == 2 * 5  # standard, and rationale and random at two alphas, two seeds
     assert "α=0.9" in (config.output_dir / "report/report.md").read_text()
 
 
 def test_rationale_plausibility_against_human_explanations_reaches_every_page(tmp_path):
     """e-SNLI-format data whose explanation repeats all 8 content words of the input: any 5 chosen words
     (rationale or random) hit, so P = 5/5, R = 5/8 and F1 = 2 * (5/8) / (13/8) = 10/13."""
-    folder = tmp_path / "data" / "esnli"
-    folder.mkdir(parents=True)
-    premise, hypothesis = "Dogs chase red balls outside", "Animals play games"
-    row = {
-        "premise": premise,
-        "hypothesis": hypothesis,
-        "label": 0,
-        "explanation_1": f"{hypothesis} {premise}",
-    }
-    for name, count in (("valid", 30), ("test", 4)):
-        with gzip.open(folder / f"{name}.jsonl.gz", "wt") as file:
-            file.write("".join(json.dumps(row) + "\n" for _ in range(count)))
-    task = {"name": "esnli", "data_dir": str(tmp_path / "data"), "train_split": "validation"}
-    task |= {"validation_split": None, "test_split": "test"}
-    config = make_run(tmp_path, task=task, seeds=[0], report={"heatmap_examples": 0})
+    config = make_run(tmp_path, task=esnli_task(tmp_path), seeds=[0], report={"heatmap_examples": 0})
     (row_of_report,) = build_report([load_run(config.output_dir)]).plausibility
     expected = pytest.approx((1.0, 5 / 8, 10 / 13))
     for scores in (row_of_report.scores.rationales, row_of_report.scores.random_words):

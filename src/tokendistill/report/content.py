@@ -69,10 +69,21 @@ class ReportContent:
     plausibility: tuple[PlausibilityRow, ...] = ()  # tasks with human explanations (e-SNLI) only
 
 
+def teacher_description(run: RunResults) -> str:
+    """The teacher as a config names it: a Hub id or path, a pretrained local source, or a tiny model."""
+    teacher = run.config.teacher
+    if teacher.model is not None:
+        return teacher.model
+    if teacher.pretrained is not None:
+        source = teacher.pretrained
+        return f"{source.name} ({source.decoder_layers}-layer {source.decoder_init} decoder)"
+    return f"tiny {teacher.tiny.architecture} ({teacher.tiny.size})"
+
+
 def run_summary(run: RunResults) -> str:
     """One line saying what a run is: its task, teacher, attribution and seeds."""
     config = run.config
-    teacher = config.teacher.model or f"tiny {config.teacher.tiny.architecture} ({config.teacher.tiny.size})"
+    teacher = teacher_description(run)
     students = ", ".join(model.name for model in config.students.models)
     where = run.run_dir.relative_to(Path.cwd()) if run.run_dir.is_relative_to(Path.cwd()) else run.run_dir
     return (

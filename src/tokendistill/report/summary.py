@@ -1,8 +1,9 @@
 """The report's numbers as JSON (``results.json``), so a claim made from a run can cite a file, not a page.
 
 It holds what the Markdown and HTML show as numbers: the results tables (accuracies and interval bounds
-as fractions, with the number of seeds), the evidence analysis and the plausibility of rationales; plots
-and heatmaps stay in the pages.
+as fractions, with the number of seeds), every student run behind them (with the validation accuracy that
+chose its alpha), the evidence analysis and the plausibility of rationales; plots and heatmaps stay in the
+pages.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 from typing import Any
 
 from tokendistill.attribution.plausibility import PlausibilitySummary
-from tokendistill.report.content import ReportContent, run_summary
+from tokendistill.experiment.plan import variant_alpha
+from tokendistill.report.content import ReportContent, run_summary, teacher_description
+from tokendistill.report.results import RunResults
 from tokendistill.report.table import Cell, Table
 
 
@@ -42,10 +45,45 @@ def _table(table: Table) -> dict[str, Any]:
     }
 
 
+def _students(run: RunResults) -> list[dict[str, Any]]:
+    """Every finished student evaluation of ``run``; ``selected`` marks the alpha its row reports."""
+    rows = []
+    for (student, variant), by_seed in run.students.items():
+        selected = run.selected_variant(student, variant.at_main_alpha()) == variant
+        for seed, evaluation in sorted(by_seed.items()):
+            rows.append(
+                {
+                    "student": student,
+                    "mode": variant.mode,
+                    "method": variant.method,
+                    "k": variant.k,
+                    "alpha": None if variant.mode == "standard" else variant_alpha(run.config, variant),
+                    "seed": seed,
+                    "test_accuracy": evaluation.accuracy,
+                    "validation_accuracy": evaluation.validation_accuracy,
+                    "selected": selected,
+                }
+            )
+    return rows
+
+
+def _run(run: RunResults) -> dict[str, Any]:
+    teacher = run.teacher
+    return {
+        "summary": run_summary(run),
+        "task": run.task_name,
+        "teacher": {
+            "model": teacher_description(run),
+            "test_accuracy": None if teacher is None else teacher.accuracy,
+        },
+        "students": _students(run),
+    }
+
+
 def to_json(content: ReportContent) -> str:
     """The report's tables and evidence analysis as indented JSON."""
     summary = {
-        "runs": [run_summary(run) for run in content.runs],
+        "runs": [_run(run) for run in content.runs],
         "tables": [_table(table) for table in content.tables],
         "evidence": [
             {

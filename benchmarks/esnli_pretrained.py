@@ -1,0 +1,111 @@
+"""Issue 12's study as a results file: runs ``configs/local/esnli-pretrained.yaml`` and keeps its numbers.
+
+The config (an MPNet-base teacher, MiniLM-L2 students on e-SNLI; saliency and integrated-gradients
+rationales, random words and DSS's PaLM rationales; alpha chosen on validation) runs with
+``tokendistill run`` like any experiment, resuming whatever it finished before. This script then reads the
+run's ``report/results.json`` and writes ``esnli_pretrained.json`` in the issue's layout: the teacher's test
+accuracy, every student run (mode, method, alpha, seed, test accuracy; standard students have no alpha)
+and the plausibility of each method's rationales and of random words against e-SNLI's human explanations,
+with the command, the machine and the wall time. Accuracies are fractions.
+
+    python benchmarks/esnli_pretrained.py                              # the whole study (GPU-days on CPU)
+    python benchmarks/esnli_pretrained.py seeds=[0] sweeps.alpha=[]    # a pilot: one seed, alpha 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchlib import REPO_ROOT, RESULTS_DIR, environment, machine_text, write_outputs
+from tokendistill.experiment.config import load_config
+
+CONFIG = REPO_ROOT / "configs" / "local" / "esnli-pretrained.yaml"
+NAME = "esnli_pretrained"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, as for run")
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--jobs", type=int, default=2, help="stages at once (tokendistill run --jobs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The issue's fields from a run's ``results.json`` (one run: the e-SNLI study)."""
+    (run,) = results["runs"]
+    plausibility: dict[str, dict[str, float]] = {}
+    for row in results["plausibility"]:
+        if row["k"] == 5:  # the study's k; a k sweep's other files are in results.json
+            plausibility[row["method"]] = row["rationale"]
+            plausibility.setdefault("random", row["random_k_words"])
+    return {
+        "teacher": run["teacher"],
+        "runs": [
+            {key: student[key] for key in ("mode", "method", "alpha", "seed", "test_accuracy")}
+            | {"validation_accuracy": student["validation_accuracy"], "selected": student["selected"]}
+            for student in run["students"]
+        ],
+        "plausibility": plausibility,
+    }
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    teacher = report["teacher"]
+    lines = [
+        "# e-SNLI with a pretrained teacher and students (issue 12)",
+        "",
+        f"`{report['command']}` on {machine_text(report['environment'])}; "
+        f"{report['wall_seconds'] / 3600:.1f} h wall for this invocation (finished stages are reused).",
+        "",
+        f"Teacher {teacher['model']}: test accuracy {100 * (teacher['test_accuracy'] or 0):.1f}%.",
+        "",
+        "| mode | method | alpha | seed | validation | test | chosen on validation |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for run in report["runs"]:
+        validation = run["validation_accuracy"]
+        lines.append(
+            f"| {run['mode']} | {run['method'] or '—'} | {run['alpha'] if run['alpha'] is not None else '—'} "
+            f"| {run['seed']} | {'—' if validation is None else f'{100 * validation:.1f}'} "
+            f"| {100 * run['test_accuracy']:.1f} | {'yes' if run['selected'] else ''} |"
+        )
+    lines += ["", "Plausibility against e-SNLI's explanations (mean per example):", ""]
+    lines += ["| words | precision | recall | F1 |", "|---|---:|---:|---:|"]
+    for name, scores in report["plausibility"].items():
+        values = " | ".join(f"{100 * scores[key]:.1f}" for key in ("precision", "recall", "f1"))
+        lines.append(f"| {name} | {values} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    env = environment(workers=args.jobs, threads=args.threads)
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "tokendistill.cli", "run", str(args.config), *args.overrides]
+    command += ["--jobs", str(args.jobs), "--threads", str(args.threads)]
+    subprocess.run(command, check=True, cwd=REPO_ROOT)
+    run_dir = load_config(args.config, args.overrides, base_dir=REPO_ROOT).output_dir
+    results = json.loads((run_dir / "report" / "results.json").read_text(encoding="utf-8"))
+    report = {
+        "command": " ".join(["python benchmarks/esnli_pretrained.py", *args.argv]),
+        "environment": env,
+        "wall_seconds": time.perf_counter() - started,
+        **study_record(results),
+    }
+    write_outputs(args.output_dir, NAME, report, markdown(report))
+
+
+if __name__ == "__main__":
+    main()
