@@ -219,12 +219,14 @@ def run_jobs(
 class StudentRecipe:
     """How every student of a benchmark is built and trained (the seed comes from the cell).
 
-    ``size`` and ``vocab_size`` shape the tiny model built when the cell is given no ``init``.
+    ``architecture``, ``size`` and ``vocab_size`` shape the tiny model built when the cell is given no
+    ``init``.
     """
 
     train: TrainConfig
     size: str = "tiny"
     vocab_size: int = 2000
+    architecture: str = "t5"  # a tokendistill.models.tiny architecture: t5, bart, llama, gpt2
     alpha: float = 0.5
     eval_batch_size: int = 256
 
@@ -254,6 +256,7 @@ def student_cell(
             task,
             folder / "init",
             data_dir=data_dir,
+            architecture=recipe.architecture,
             size=recipe.size,
             vocab_size=recipe.vocab_size,
             seed=seed,

@@ -18,6 +18,8 @@ Writes ``synthetic_curve.json``, ``synthetic_curve.md`` and two PNG plots.
 
     python benchmarks/synthetic_curve.py            # full run (~20-30 min on 2 cores), benchmarks/results/
     python benchmarks/synthetic_curve.py --smoke    # seconds, benchmarks/results/smoke/
+    python benchmarks/synthetic_curve.py --student-architecture llama --modes standard rationale-saliency \
+        random --k-values                           # tiny Llama students of the same teacher
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from tokendistill.training.config import TrainConfig
 from tokendistill.training.models import build_tiny_for_task
 
 MAIN_K = 5
+STUDENT_NAMES = {"t5": "T5", "llama": "Llama"}
 # Settings that change every job's result without appearing in job keys (the teacher's are in its key).
 SHARED_SETTINGS = ("task", "validation_size", "test_size", "student_steps", "student_lr", "ig_steps")
 METHODS = {"saliency": {}, "ig": {"baseline": "pad"}}  # rationale variant -> attribution options
@@ -90,6 +93,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--teacher-train-size", type=int, default=20000)
     parser.add_argument("--teacher-steps", type=int, default=4000)
     parser.add_argument("--teacher-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--student-architecture",
+        default="t5",
+        choices=["t5", "llama"],
+        help="tiny students of this family (llama: decoder-only); results go to synthetic_curve_llama.*",
+    )
     parser.add_argument("--student-steps", type=int, default=500)
     parser.add_argument("--student-lr", type=float, default=2e-3)
     parser.add_argument("--ig-steps", type=int, default=8, help="integrated gradients path points")
@@ -154,8 +163,15 @@ def teacher_key(args: argparse.Namespace) -> str:
     return f"teacher-{args.teacher_size}-n{args.teacher_train_size}-{steps}steps-lr{lr:g}"
 
 
+def output_name(args: argparse.Namespace) -> str:
+    """Results and plots of T5 students keep their names; other families get a suffix."""
+    suffix = "" if args.student_architecture == "t5" else f"_{args.student_architecture}"
+    return f"synthetic_curve{suffix}"
+
+
 def cell_key(args: argparse.Namespace, size: int, variant: str, seed: int) -> str:
-    student = f"students/n{size}/{variant}/seed{seed}"
+    family = "" if args.student_architecture == "t5" else f"-{args.student_architecture}"
+    student = f"students{family}/n{size}/{variant}/seed{seed}"
     return f"{teacher_key(args)}/{student}" if variant.startswith("rationale-") else student
 
 
@@ -330,9 +346,9 @@ def _error_bars(cells: Sequence[dict[str, Any]]) -> list[list[float]]:
     return [low, high]
 
 
-def plot(report: dict[str, Any], output_dir: Path) -> list[str]:
+def plot(report: dict[str, Any], output_dir: Path, name: str) -> list[str]:
     """Accuracy against training-set size per mode; accuracy and teacher evidence against k."""
-    summary, names = report["summary"], ["synthetic_curve.png", "synthetic_curve_k.png"]
+    summary, names = report["summary"], [f"{name}.png", f"{name}_k.png"]
     figure = Figure(figsize=(6, 4))
     axes = figure.add_subplot()
     sizes = [int(size) for size in summary["accuracy"]]
@@ -409,7 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.validation_size,
         args.test_size,
         train_config(args.teacher_steps, args.teacher_lr, args.smoke),
-        StudentRecipe(train=student_train, size="tiny", vocab_size=300),
+        StudentRecipe(
+            train=student_train, size="tiny", vocab_size=300, architecture=args.student_architecture
+        ),
     )
     # Results are kept by job key; the settings every job shares must not change under the same folder.
     shared = {key: getattr(args, key) for key in SHARED_SETTINGS}
@@ -429,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "test_size": args.test_size,
             "teacher": f"T5 {args.teacher_size} from scratch, {args.teacher_train_size} training examples, "
             f"{args.teacher_steps} steps of 32, lr {args.teacher_lr}",
-            "students": f"T5 tiny from scratch, {args.student_steps} steps of 32 examples, "
+            "students": f"{STUDENT_NAMES[args.student_architecture]} tiny from scratch, "
+            f"{args.student_steps} steps of 32 examples, "
             f"lr {args.student_lr}, alpha 0.5, best of 4 validation checks",
             "ig": f"{args.ig_steps} Gauss-Legendre path points, pad-token baseline",
         },
@@ -437,8 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summarise(args, results),
         "jobs": without_outcomes(results),
     }
-    report["plots"] = plot(report, _ready(args.output_dir))
-    write_outputs(args.output_dir, "synthetic_curve", report, markdown(report))
+    report["plots"] = plot(report, _ready(args.output_dir), output_name(args))
+    write_outputs(args.output_dir, output_name(args), report, markdown(report))
     return 0
 
 
