@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, trainer_utils
 
 from tokendistill.attribution import attribute
 from tokendistill.models import load_model_and_tokenizer
@@ -237,7 +237,7 @@ def test_the_real_checkpoint_is_mpnet_base_and_embeds_sentences_by_meaning(mpnet
 
 
 @real
-def test_the_seq2seq_loads_by_path_with_distinct_start_and_pad(built):
+def test_the_seq2seq_loads_by_path_with_distinct_start_and_pad(built, monkeypatch):
     model, tokenizer = load_model_and_tokenizer(built)
     assert type(model).__name__ == "EncoderDecoderModel"
     assert type(AutoModelForSeq2SeqLM.from_pretrained(built)) is type(model)
@@ -248,6 +248,12 @@ def test_the_seq2seq_loads_by_path_with_distinct_start_and_pad(built):
         assert config.pad_token_id == tokenizer.pad_token_id
     assert tokenizer.cls_token_id != tokenizer.pad_token_id
     assert model.config.encoder.num_hidden_layers == 12
+    # The Trainer checks the decoder's config against the tokenizer; nothing is left for it to align (and
+    # to warn about at the start of every training run).
+    updated = {}
+    monkeypatch.setattr(trainer_utils.logger, "warning", lambda message, *args: updated.update(text=message))
+    trainer_utils.align_special_tokens(model, tokenizer)
+    assert updated == {}
     assert model.config.decoder.num_hidden_layers == 1
 
 

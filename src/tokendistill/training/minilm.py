@@ -139,7 +139,11 @@ def save_encoder_decoder(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, output_dir: Path
 ) -> Path:
     """Give a BERT-style encoder-decoder its special-token ids (generation starts from CLS and ends at SEP)
-    in both its config and its generation config, and save it with its tokenizer."""
+    in its config, its decoder's config and its generation config, and save it with its tokenizer.
+
+    The decoder's config is the one the Trainer checks against the tokenizer: left without the ids, every
+    training run would start with transformers' warning that it had to align them (MPNet's tokenizer
+    names a BOS and an EOS token, BERT's do not)."""
     ids = {
         "decoder_start_token_id": tokenizer.cls_token_id,
         "bos_token_id": tokenizer.cls_token_id,
@@ -147,8 +151,8 @@ def save_encoder_decoder(
         "pad_token_id": tokenizer.pad_token_id,
     }
     for name, value in ids.items():
-        setattr(model.config, name, value)
-        setattr(model.generation_config, name, value)
+        for config in (model.config, model.config.get_text_config(), model.generation_config):
+            setattr(config, name, value)
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     return output_dir
