@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
+from tokendistill.attribution import candidate_words, select_rationale
 from tokendistill.attribution.records import RationaleRecord, read_rationale_file, write_rationale_file
 from tokendistill.attribution.stage import generate_rationales
 from tokendistill.data.example import Example
@@ -372,11 +372,7 @@ def rationales_at_k(path: Path, examples: Sequence[Example], k: int, output: Pat
 
 def top_words(record: RationaleRecord, example: Example, k: int) -> list:
     """The top-``k`` candidate words of a stored record, by the attribution module's own selection rule."""
-    # select_rationale reads only the words of an attribution; the token-level fields are not in the file.
-    attribution = SequenceAttribution(
-        example.source, record.target, record.method, [], [], np.zeros(0), None, list(record.words)
-    )
-    return select_rationale(attribution, k, excluded_spans=example.template_spans())
+    return select_rationale(record.words, k, excluded_spans=example.template_spans())
 
 
 def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:

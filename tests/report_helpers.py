@@ -11,9 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tokendistill.attribution import SequenceAttribution, select_rationale, split_words
+from tokendistill.attribution import select_rationale, split_words
 from tokendistill.attribution.records import RationaleRecord, write_rationale_file
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.example import Example
@@ -55,10 +53,7 @@ def rationale_file(path: Path, examples: list[Example], k: int, method: str) -> 
     records = []
     for index, example in enumerate(examples):
         words = word_scores(example, index)
-        attribution = SequenceAttribution(
-            example.source, example.target, method, [], [], np.zeros(0), None, words
-        )
-        chosen = select_rationale(attribution, k, excluded_spans=example.template_spans())
+        chosen = select_rationale(words, k, excluded_spans=example.template_spans())
         rationale = " ".join(word.text for word in chosen)
         records.append(RationaleRecord(example.id, example.target, method, k, tuple(words), rationale))
     write_rationale_file(path, records)

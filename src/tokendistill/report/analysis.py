@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from math import comb
 from pathlib import Path
 
-import numpy as np
-
-from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
+from tokendistill.attribution import candidate_words, select_rationale
 from tokendistill.attribution.records import RationaleRecord, iter_rationale_file
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.errors import DataError
@@ -28,11 +26,7 @@ def chosen_words(record: RationaleRecord, example: Example, path: Path, line: in
     The file stores every word's score and the rationale text, not which words were chosen; the choice is
     redone with the attribution module's own selection rule, and checked against the stored text.
     """
-    # select_rationale reads only the words of an attribution; the token-level fields are not in the file.
-    attribution = SequenceAttribution(
-        example.source, record.target, record.method, [], [], np.zeros(0), None, list(record.words)
-    )
-    chosen = select_rationale(attribution, record.k, excluded_spans=example.template_spans())
+    chosen = select_rationale(record.words, record.k, excluded_spans=example.template_spans())
     if " ".join(word.text for word in chosen) != record.rationale:
         raise DataError(path, line, "rationale", "does not match the top-k words of the recorded scores")
     return chosen
