@@ -27,7 +27,7 @@ from tokendistill.experiment.plan import (
 from tokendistill.experiment.runner import StageContext, run_plan
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.metrics.bootstrap import bootstrap_interval
-from tokendistill.report import write_report
+from tokendistill.report.stage import report_stage
 
 BASE: dict[str, Any] = {
     "task": {"name": "synthetic-nli", "options": {"size": 60, "validation_size": 10, "test_size": 40}},
@@ -95,7 +95,7 @@ def fake_stages(accuracy_of: Callable[[str, StudentVariant | None, int | None], 
             accuracy = accuracy_of(model.get("student"), model.get("variant"), model.get("seed"))
             evaluation(ctx.dir, task.load("test"), accuracy)
         else:
-            write_report([ctx.run_dir], ctx.dir)
+            report_stage(ctx)
 
     return stage
 
