@@ -17,9 +17,9 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-IGNORE_INDEX = (
-    -100
-)  # label value of tokens that carry no loss (source and padding); the Hugging Face convention
+# The label value of tokens that carry no loss (source and padding): the Hugging Face convention, and
+# torch's cross_entropy default. Defined here only; everything else imports it.
+IGNORE_INDEX = -100
 
 PaddingSide = Literal["left", "right"]
 Batch = dict[str, torch.Tensor]
