@@ -38,9 +38,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from benchlib import cpu_name, default_paths, write_outputs
 from tokendistill.attribution import SequenceAttribution, attribute
 from tokendistill.data.tasks import get_task
+from tokendistill.models import IGNORE_INDEX
 from tokendistill.models.tiny import SIZES, build_model, train_tokenizer
-
-IGNORE_INDEX = -100
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -35,14 +35,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
+from tokendistill.attribution import select_rationale
+from tokendistill.attribution.evidence import evidence_score, evidence_words, mean_evidence
 from tokendistill.attribution.records import RationaleRecord, read_rationale_file, write_rationale_file
 from tokendistill.attribution.stage import generate_rationales
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import paired_difference, seed_interval
-from tokendistill.report.analysis import random_hit_probability
 from tokendistill.training.config import TrainConfig
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.models import build_tiny_for_task
@@ -375,52 +375,29 @@ def rationales_at_k(path: Path, examples: Sequence[Example], k: int, output: Pat
 
 def top_words(record: RationaleRecord, example: Example, k: int) -> list:
     """The top-``k`` candidate words of a stored record, by the attribution module's own selection rule."""
-    # select_rationale reads only the words of an attribution; the token-level fields are not in the file.
-    attribution = SequenceAttribution(
-        example.source, record.target, record.method, [], [], np.zeros(0), None, list(record.words)
-    )
-    return select_rationale(attribution, k, excluded_spans=example.template_spans())
-
-
-def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
-    return any(span[0] < end and start < span[1] for start, end in spans)
+    return select_rationale(record.words, k, excluded_spans=example.template_spans())
 
 
 def evidence_at_k(path: Path, examples: Sequence[Example], ks: Sequence[int]) -> dict[int, dict[str, float]]:
     """How well the teacher's top-k words find each example's evidence words, with chance levels.
 
-    Per k, averaged over the examples that have evidence: ``precision`` (share of the top-k words that are
-    evidence), ``recall`` (share of the evidence words in the top-k), ``hit`` (the top-k holds at least
-    one evidence word), each next to what k uniformly random candidate words give in expectation.
+    Per k, averaged over the examples that have evidence words: ``precision`` (share of the top-k words that
+    are evidence), ``recall`` (share of the evidence words in the top-k), ``hit`` (the top-k holds at least
+    one evidence word), each next to what k uniformly random candidate words give in expectation
+    (``tokendistill.attribution.evidence``).
     """
     by_id = {example.id: example for example in examples}
     rows = []
     for record in read_rationale_file(path):
         example = by_id[record.id]
-        if not example.evidence_spans:
-            continue
-        candidates = candidate_words(example.source, example.template_spans())
-        evidence = [w for w in candidates if _overlaps((w.start, w.end), example.evidence_spans)]
-        if evidence:
-            rows.append((record, example, len(candidates), len(evidence)))
+        if evidence_words(example):
+            rows.append((record, example))
     if not rows:
         return {}
     table: dict[int, dict[str, float]] = {}
     for k in ks:
-        sums = dict.fromkeys(
-            ("precision", "recall", "hit", "precision_chance", "recall_chance", "hit_chance"), 0.0
-        )
-        for record, example, n, m in rows:
-            chosen = top_words(record, example, k)
-            found = sum(_overlaps((w.start, w.end), example.evidence_spans) for w in chosen)
-            draws = min(k, n)
-            sums["precision"] += found / len(chosen)
-            sums["recall"] += found / m
-            sums["hit"] += found > 0
-            sums["precision_chance"] += m / n
-            sums["recall_chance"] += draws / n
-            sums["hit_chance"] += random_hit_probability(n, m, k)
-        table[k] = {name: value / len(rows) for name, value in sums.items()} | {"examples": len(rows)}
+        scores = [evidence_score(example, top_words(record, example, k), k) for record, example in rows]
+        table[k] = mean_evidence(scores) | {"examples": len(rows)}
     return table
 
 

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tokendistill.attribution import SequenceAttribution, select_rationale, split_words
+from tokendistill.attribution import select_rationale, split_words
 from tokendistill.attribution.records import RationaleRecord, write_rationale_file
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.example import Example
@@ -30,7 +28,7 @@ from tokendistill.experiment.plan import (
 from tokendistill.experiment.runner import StageContext, run_plan
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.metrics.bootstrap import bootstrap_interval
-from tokendistill.report import write_report
+from tokendistill.report.stage import report_stage
 from tokendistill.training.manifest import write_manifest
 
 BASE: dict[str, Any] = {
@@ -57,10 +55,7 @@ def rationale_file(path: Path, examples: list[Example], k: int, method: str) -> 
     records = []
     for index, example in enumerate(examples):
         words = word_scores(example, index)
-        attribution = SequenceAttribution(
-            example.source, example.target, method, [], [], np.zeros(0), None, words
-        )
-        chosen = select_rationale(attribution, k, excluded_spans=example.template_spans())
+        chosen = select_rationale(words, k, excluded_spans=example.template_spans())
         rationale = " ".join(word.text for word in chosen)
         records.append(RationaleRecord(example.id, example.target, method, k, tuple(words), rationale))
     write_rationale_file(path, records)
@@ -109,7 +104,7 @@ def fake_stages(accuracy_of: Accuracy, validation_of: Accuracy | None = None):
             accuracy = accuracy_of(model.get("student"), model.get("variant"), model.get("seed"))
             evaluation(ctx.dir, task.load("test"), accuracy)
         else:
-            write_report([ctx.run_dir], ctx.dir)
+            report_stage(ctx)
 
     return stage
 

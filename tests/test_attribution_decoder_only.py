@@ -12,7 +12,7 @@ from captum.attr import IntegratedGradients
 from test_attribution_engine import CORPUS, SOURCES, TARGETS
 from tokendistill.attribution import attribute
 from tokendistill.attribution import engine as engine_module
-from tokendistill.models import CausalFamily
+from tokendistill.models import IGNORE_INDEX, CausalFamily
 from tokendistill.models.tiny import build_model, train_tokenizer
 
 ARCHITECTURES = ["llama", "gpt2"]
@@ -40,7 +40,7 @@ def _sequence(tokenizer, source: str, target: str) -> tuple[torch.Tensor, torch.
     """One example as the contract defines it: source ids, then target ids and end of sequence."""
     source_ids = tokenizer(source).input_ids
     target_ids = [*tokenizer(target, add_special_tokens=False).input_ids, tokenizer.eos_token_id]
-    labels = [-100] * len(source_ids) + target_ids
+    labels = [IGNORE_INDEX] * len(source_ids) + target_ids
     return torch.tensor([source_ids + target_ids]), torch.tensor([labels]), len(source_ids)
 
 
@@ -54,7 +54,7 @@ def _reference(model, tokenizer, source: str, target: str, method: str) -> np.nd
     embeddings = model.get_input_embeddings()(ids).detach().requires_grad_()
     if method == "saliency_per_token":
         log_probs = model(inputs_embeds=embeddings).logits[0, :-1].log_softmax(-1)
-        positions = (labels[0, 1:] != -100).nonzero().flatten()
+        positions = (labels[0, 1:] != IGNORE_INDEX).nonzero().flatten()
         norms = [
             torch.autograd.grad(log_probs[p, labels[0, p + 1]], embeddings, retain_graph=True)[0][0].norm(
                 dim=-1
@@ -88,7 +88,7 @@ def test_padded_batch_equals_each_example_alone(tokenizer, architecture, method,
 def _float64_loss(model, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The same loss written out in float64 (Hugging Face's loss upcasts logits to float32 only)."""
     logits = model(inputs_embeds=embeddings).logits[0, :-1]
-    return torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=-100)
+    return torch.nn.functional.cross_entropy(logits, labels[0, 1:], ignore_index=IGNORE_INDEX)
 
 
 # Llama's RMSNorm computes in float32 even in a float64 model, so its loss is only smooth to float32

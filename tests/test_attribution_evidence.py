@@ -48,7 +48,7 @@ def test_trained_teacher_top_words_hold_the_evidence(tmp_path):
     for example, attribution in zip(examples, attributions, strict=True):
         # Each evidence span once: a word repeated in premise and hypothesis is two spans.
         evidence = example.evidence_spans
-        top = select_rationale(attribution, K, excluded_spans=example.template_spans())
+        top = select_rationale(attribution.words, K, excluded_spans=example.template_spans())
         recalls.append(evidence_recall(top, evidence))
         n_candidates = len(candidate_words(example.source, example.template_spans()))
         chance.append(min(K, n_candidates) / n_candidates)  # expected recall of K random candidate words

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tokendistill.attribution import (
-    SequenceAttribution,
     Word,
     WordScore,
     candidate_words,
@@ -74,41 +73,40 @@ def test_candidate_words_exclude_template_punctuation_and_stopwords():
     assert [word.text for word in candidate_words(example.source, spans, {"which"})] == ["animal", "barks"]
 
 
-def _attribution(scored: list[tuple[str, float]]) -> SequenceAttribution:
-    """A SequenceAttribution over the words of ``scored`` joined by spaces, with the given word scores."""
+def _word_scores(scored: list[tuple[str, float]]) -> list[WordScore]:
+    """The words of ``scored`` joined by spaces, with the given word scores."""
     source = " ".join(text for text, _ in scored)
-    words = [
+    return [
         WordScore(word.text, word.start, word.end, score)
         for word, (_, score) in zip(split_words(source), scored, strict=True)
     ]
-    return SequenceAttribution(source, "t", "saliency", [], [], np.zeros(0), None, words)
 
 
 def test_select_rationale_top_k_ties_order_and_exclusions():
     # "Q:" is template (excluded by span), "!" punctuation: both score highest and are never chosen.
-    attribution = _attribution([("Q", 9.0), ("a", 1.0), ("b", 3.0), ("c", 5.0), ("d", 3.0), ("!", 10.0)])
+    words = _word_scores([("Q", 9.0), ("a", 1.0), ("b", 3.0), ("c", 5.0), ("d", 3.0), ("!", 10.0)])
     excluded = [(0, 1)]
-    by_score = select_rationale(attribution, 2, excluded_spans=excluded, order="score")
+    by_score = select_rationale(words, 2, excluded_spans=excluded, order="score")
     assert [word.text for word in by_score] == ["c", "b"]  # b and d tie: the earlier one wins
-    by_input = select_rationale(attribution, 3, excluded_spans=excluded)
+    by_input = select_rationale(words, 3, excluded_spans=excluded)
     assert [word.text for word in by_input] == ["b", "c", "d"]
-    everything = select_rationale(attribution, 10, excluded_spans=excluded)
+    everything = select_rationale(words, 10, excluded_spans=excluded)
     assert [word.text for word in everything] == ["a", "b", "c", "d"]
-    assert [w.text for w in select_rationale(attribution, 2, excluded_spans=excluded, stopwords={"C"})] == [
+    assert [w.text for w in select_rationale(words, 2, excluded_spans=excluded, stopwords={"C"})] == [
         "b",
         "d",
     ]
     assert rationale_text(by_input) == "b c d"
-    assert select_rationale(attribution, 0) == []
+    assert select_rationale(words, 0) == []
     with pytest.raises(ValueError, match="k must be"):
-        select_rationale(attribution, -1)
+        select_rationale(words, -1)
     with pytest.raises(ValueError, match="order"):
-        select_rationale(attribution, 2, order="random")
+        select_rationale(words, 2, order="random")
 
 
 def test_select_rationale_rejects_nan_scores():
     with pytest.raises(ValueError, match="NaN"):
-        select_rationale(_attribution([("a", float("nan")), ("b", 1.0)]), 1)
+        select_rationale(_word_scores([("a", float("nan")), ("b", 1.0)]), 1)
 
 
 def test_random_rationale_draws_candidates_in_input_order():

@@ -13,7 +13,7 @@ from tokendistill.attribution import attribute
 from tokendistill.experiment.config import validate_config
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.experiment.stages import initial_model, train_config
-from tokendistill.models import family_of, load_model_and_tokenizer
+from tokendistill.models import IGNORE_INDEX, family_of, load_model_and_tokenizer
 from tokendistill.training.loss import task_losses
 from tokendistill.training.minilm import (
     build_minilm_seq2seq,
@@ -144,7 +144,7 @@ def test_a_few_steps_fit_a_small_batch(built):
     targets = ["entailment", "contradiction", "entailment", "contradiction"]
     batch = tokenizer(sources, padding=True, return_tensors="pt")
     labels = tokenizer(text_target=targets, padding=True, return_tensors="pt")["input_ids"]
-    labels[labels == tokenizer.pad_token_id] = -100
+    labels[labels == tokenizer.pad_token_id] = IGNORE_INDEX
     losses = []
     for _ in range(15):
         loss = model(**batch, labels=labels).loss

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, trainer_utils
 
 from tokendistill.attribution import attribute
-from tokendistill.models import load_model_and_tokenizer
+from tokendistill.models import IGNORE_INDEX, load_model_and_tokenizer
 from tokendistill.training.mpnet import (
     CACHE_ENV,
     MARKER,
@@ -315,7 +315,7 @@ def test_a_training_step_with_the_multiplied_rate_lowers_the_loss(built):
     )
     batch = tokenizer(SOURCES, padding=True, return_tensors="pt")
     labels = tokenizer(text_target=TARGETS, padding=True, return_tensors="pt")["input_ids"]
-    labels[labels == tokenizer.pad_token_id] = -100
+    labels[labels == tokenizer.pad_token_id] = IGNORE_INDEX
 
     def eval_loss():
         model.eval()

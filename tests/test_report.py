@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import math
 import re
@@ -21,7 +20,7 @@ from tokendistill.experiment.plan import RATIONALE_FILE
 from tokendistill.experiment.runner import RESOLVED_CONFIG
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report import build_report, load_run, write_report
-from tokendistill.report.analysis import evidence_overlap, random_hit_probability, read_with_examples
+from tokendistill.report.analysis import evidence_overlap, read_with_examples
 from tokendistill.report.heatmap import heatmaps
 from tokendistill.report.table import cell
 
@@ -111,13 +110,6 @@ def test_evidence_overlap_counts_the_examples_whose_rationale_holds_the_answer(r
     assert overlap.examples == len(train) == 60
     assert overlap.hits == 30 and overlap.share == 0.5
     assert 0 < overlap.chance < 1
-
-
-@pytest.mark.parametrize(("n", "m", "k"), [(6, 2, 3), (5, 1, 5), (7, 0, 2), (4, 3, 6), (8, 3, 1)])
-def test_chance_level_matches_enumerating_every_draw(n, m, k):
-    draws = list(itertools.combinations(range(n), min(k, n)))
-    hitting = sum(any(index < m for index in draw) for draw in draws)
-    assert random_hit_probability(n, m, k) == pytest.approx(hitting / len(draws))
 
 
 def test_a_rationale_that_is_not_the_top_k_of_its_scores_is_an_error(run_dir, tmp_path):

@@ -16,6 +16,7 @@ from tokendistill.data.example import Example, Span
 from tokendistill.data.synthetic import COLOURS, OBJECTS, SyntheticMath, SyntheticNLI, split_of
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.base import SPLITS
+from tokendistill.models import IGNORE_INDEX
 from tokendistill.models.tiny import build_model, train_tokenizer
 
 NLI_FACT = re.compile(rf"\b({'|'.join(COLOURS)}) ({'|'.join(OBJECTS)})\b")
@@ -241,7 +242,7 @@ def test_a_tiny_t5_learns_synthetic_nli_well_above_chance() -> None:
         batch = batches.sample(train, 32)
         inputs = tokenizer([example.source for example in batch], return_tensors="pt", padding=True)
         labels = tokenizer([example.target for example in batch], return_tensors="pt", padding=True).input_ids
-        labels[labels == tokenizer.pad_token_id] = -100
+        labels[labels == tokenizer.pad_token_id] = IGNORE_INDEX
         model(**inputs, labels=labels).loss.backward()
         optimizer.step()
         optimizer.zero_grad()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import DataCollatorForSeq2Seq
 
-from tokendistill.models import family_of
+from tokendistill.models import IGNORE_INDEX, family_of
 from tokendistill.training.features import EXPLAIN, PREDICT, MultiTaskCollator, encode_examples
 from tokendistill.training.loss import task_losses
 from tokendistill.training.trainer import DistillTrainer
@@ -64,7 +64,7 @@ def causal_batch(rows):
         "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences]),
         "labels": torch.tensor(
             [
-                [-100] * len(r["input_ids"]) + r["labels"] + [-100] * (width - len(s))
+                [IGNORE_INDEX] * len(r["input_ids"]) + r["labels"] + [IGNORE_INDEX] * (width - len(s))
                 for r, s in zip(rows, sequences, strict=True)
             ]
         ),
@@ -78,7 +78,7 @@ def plain_loss(model, batch):
         return model(**batch).loss
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     return torch.nn.functional.cross_entropy(
-        logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=-100
+        logits[:, :-1].flatten(0, 1), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE_INDEX
     )
 
 
@@ -143,11 +143,13 @@ def test_without_task_tensor_the_loss_is_the_models_own(examples):
 
 def test_a_task_absent_from_the_batch_contributes_zero():
     logits = torch.randn(2, 3, 5)
-    labels = torch.tensor([[1, 2, -100], [3, -100, -100]])
+    labels = torch.tensor([[1, 2, IGNORE_INDEX], [3, IGNORE_INDEX, IGNORE_INDEX]])
     task = torch.tensor([PREDICT, PREDICT])
     log_probs = logits.log_softmax(-1).gather(2, labels.clamp(min=0)[..., None])[..., 0]
-    losses = task_losses(log_probs, labels.ne(-100), task, (0.5, 0.5))
-    by_hand = torch.nn.functional.cross_entropy(logits.reshape(-1, 5), labels.reshape(-1), ignore_index=-100)
+    losses = task_losses(log_probs, labels.ne(IGNORE_INDEX), task, (0.5, 0.5))
+    by_hand = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, 5), labels.reshape(-1), ignore_index=IGNORE_INDEX
+    )
     assert losses.rationale.item() == 0.0
     torch.testing.assert_close(losses.total, 0.5 * by_hand)
 

@@ -10,7 +10,7 @@ import torch
 
 from tokendistill.attribution.records import RationaleRecord, example_fingerprint, write_rationale_file
 from tokendistill.data.errors import DataError
-from tokendistill.models import load_model_and_tokenizer
+from tokendistill.models import IGNORE_INDEX, load_model_and_tokenizer
 from tokendistill.training.features import EXPLAIN, PREDICT, PREDICT_PREFIX
 from tokendistill.training.manifest import read_manifest
 from tokendistill.training.models import build_tiny_for_task
@@ -101,7 +101,7 @@ def check_pairing(batches, examples, rationales, tokenizer):
             assert [i for i in input_ids if i != tokenizer.pad_token_id] == tokenizer(
                 "explain: " + example.source
             )["input_ids"]
-            labels_ids = [i for i in labels if i != -100]
+            labels_ids = [i for i in labels if i != IGNORE_INDEX]
             assert labels_ids == tokenizer(text_target=rationales[example.id])["input_ids"]
             explained[example.id] = tokenizer.decode(labels_ids, skip_special_tokens=True)
     return explained

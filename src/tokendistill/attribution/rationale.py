@@ -7,7 +7,6 @@ import random
 from collections.abc import Callable, Collection, Sequence
 from typing import Literal
 
-from tokendistill.attribution.result import SequenceAttribution
 from tokendistill.attribution.words import Word, WordScore, is_punctuation, split_words
 from tokendistill.data.example import Span
 
@@ -48,22 +47,25 @@ def _check_k(k: int) -> None:
 
 
 def select_rationale(
-    attribution: SequenceAttribution,
+    words: Sequence[WordScore],
     k: int = 5,
     *,
     excluded_spans: Sequence[Span] = (),
     stopwords: Collection[str] | None = None,
     order: RationaleOrder = "input",
 ) -> list[WordScore]:
-    """The ``k`` highest-scoring candidate words (all of them when there are fewer); equal scores go to the
-    earlier word. Returned in input order (``order="input"``) or by decreasing score (``order="score"``)."""
+    """The ``k`` highest-scoring candidate words of ``words`` (every word of a source with its score, in input
+    order, as ``SequenceAttribution.words`` and ``RationaleRecord.words`` hold them; all candidates when there
+    are fewer); equal scores go to the earlier word. Returned in input order (``order="input"``) or by
+    decreasing score (``order="score"``)."""
     _check_k(k)
     if order not in ("input", "score"):
         raise ValueError(f"unknown rationale order {order!r}; use 'input' or 'score'")
     keep = _candidate_filter(excluded_spans, stopwords)
-    candidates = [word for word in attribution.words if keep(word)]
-    if any(math.isnan(word.score) for word in candidates):
-        raise ValueError(f"NaN word score in the {attribution.method} attribution of {attribution.source!r}")
+    candidates = [word for word in words if keep(word)]
+    for word in candidates:
+        if math.isnan(word.score):
+            raise ValueError(f"NaN word score of {word.text!r} (characters {word.start}:{word.end})")
     top = sorted(candidates, key=lambda word: (-word.score, word.start))[:k]
     return sorted(top, key=lambda word: word.start) if order == "input" else top
 

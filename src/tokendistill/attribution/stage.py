@@ -151,9 +151,14 @@ def rationale_records(
     )
     records = []
     for example, attribution in zip(examples, attributions, strict=True):
-        chosen = select_rationale(
-            attribution, k, excluded_spans=example.template_spans(), stopwords=stopwords
-        )
+        try:
+            chosen = select_rationale(
+                attribution.words, k, excluded_spans=example.template_spans(), stopwords=stopwords
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"{attribution.method} attribution of {attribution.source!r}: {error}"
+            ) from error
         records.append(
             RationaleRecord(
                 example.id,

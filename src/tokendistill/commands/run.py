@@ -7,9 +7,13 @@ from functools import partial
 from pathlib import Path
 
 from tokendistill.experiment.config import ExperimentConfig, load_config
-from tokendistill.experiment.plan import REPORT, build_plan
-from tokendistill.experiment.runner import plan_fingerprints, run_plan, stage_status
-from tokendistill.experiment.stages import IMPLEMENTATIONS, set_torch_threads
+from tokendistill.experiment.plan import REPORT, StageKind, build_plan
+from tokendistill.experiment.runner import StageFunction, plan_fingerprints, run_plan, stage_status
+from tokendistill.experiment.stages import COMPUTE_IMPLEMENTATIONS, set_torch_threads
+from tokendistill.report.stage import report_stage
+
+# The experiment package implements every stage but the report, which the report package implements.
+IMPLEMENTATIONS: dict[StageKind, StageFunction] = {**COMPUTE_IMPLEMENTATIONS, "report": report_stage}
 
 HELP = (
     "Run an experiment from a YAML config: teacher -> rationales -> students -> evaluation -> report. "

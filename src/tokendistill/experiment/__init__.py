@@ -2,7 +2,8 @@
 
 The runner that brings a run folder up to date is ``tokendistill.experiment.runner`` and the real stage
 implementations are ``tokendistill.experiment.stages``; both import torch, so they are not imported here
-and loading or checking a config stays light.
+and loading or checking a config stays light. The report stage's implementation is
+``tokendistill.report.stage``: the report reads runs through this package, which never imports the report.
 """
 
 from tokendistill.experiment.config import ExperimentConfig, apply_overrides, load_config, validate_config

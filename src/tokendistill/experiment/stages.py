@@ -1,5 +1,6 @@
 """The real stage implementations: thin adapters from a stage of the plan to the training, attribution and
-evaluation functions, with the stage's folder as their output.
+evaluation functions, with the stage's folder as their output. The report stage is
+``tokendistill.report.stage``'s, so that this package does not import the report.
 
 Each stage may be resumed after an interruption (the runner keeps the folder when the fingerprint matches),
 so every call here resumes from what is already in the folder: Trainer checkpoints, rationale shards, a
@@ -29,7 +30,6 @@ from tokendistill.experiment.plan import (
 )
 from tokendistill.experiment.runner import StageContext, StageFunction
 from tokendistill.experiment.splits import ExperimentTask
-from tokendistill.report import write_report
 from tokendistill.training.config import LoraSettings, TrainConfig
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.models import build_tiny_for_task
@@ -180,15 +180,12 @@ def evaluate_stage(ctx: StageContext) -> None:
     )
 
 
-def report_stage(ctx: StageContext) -> None:
-    write_report([ctx.run_dir], ctx.dir)
-
-
-IMPLEMENTATIONS: dict[StageKind, StageFunction] = {
+# Every stage kind but "report": its implementation is tokendistill.report.stage.report_stage (this package
+# never imports the report); tokendistill.commands.run adds it.
+COMPUTE_IMPLEMENTATIONS: dict[StageKind, StageFunction] = {
     "teacher": teacher_stage,
     "rationales": rationales_stage,
     "sample-rationales": sample_rationales_stage,
     "student": student_stage,
     "evaluate": evaluate_stage,
-    "report": report_stage,
 }

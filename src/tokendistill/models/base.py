@@ -17,9 +17,9 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-IGNORE_INDEX = (
-    -100
-)  # label value of tokens that carry no loss (source and padding); the Hugging Face convention
+# The label value of tokens that carry no loss (source and padding): the Hugging Face convention, and
+# torch's cross_entropy default. Defined here only; everything else imports it.
+IGNORE_INDEX = -100
 
 PaddingSide = Literal["left", "right"]
 Batch = dict[str, torch.Tensor]
@@ -34,6 +34,36 @@ def pad(
     """The sequences as one (B, longest) tensor, filled with ``value`` on ``side``."""
     tensors = [torch.tensor(sequence, dtype=torch.long) for sequence in sequences]
     return pad_sequence(tensors, batch_first=True, padding_value=value, padding_side=side).to(device)
+
+
+def padded_batch(
+    sequences: Sequence[Sequence[int]],
+    pad_token_id: int,
+    side: PaddingSide = "right",
+    device: torch.device | None = None,
+) -> Batch:
+    """``input_ids`` padded on ``side`` and their ``attention_mask``, made from the lengths, not the ids (the
+    pad id may be a real token's too: a decoder-only tokenizer's end of sequence)."""
+    return {
+        "input_ids": pad(sequences, pad_token_id, side, device),
+        "attention_mask": pad([[1] * len(sequence) for sequence in sequences], 0, side, device),
+    }
+
+
+def token_inputs(batch: Mapping[str, torch.Tensor], inputs_embeds: torch.Tensor | None) -> Batch:
+    """The tokens as a model call takes them: ``batch``'s ids, or ``inputs_embeds`` in their place (given by
+    attribution, which differentiates the embeddings)."""
+    return {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
+
+
+def longest_row(mask: torch.Tensor, rows: torch.Tensor) -> int:
+    """How many positions the fullest of ``rows`` of a (B, T) mask of 0/1 or bools sets."""
+    return int(mask[rows].sum(dim=1).max())
+
+
+def unpadded_columns(length: int, side: PaddingSide) -> slice:
+    """The ``length`` columns of a batch padded on ``side`` that lie at the unpadded end of each row."""
+    return slice(None, length) if side == "right" else slice(-length, None)
 
 
 @contextmanager

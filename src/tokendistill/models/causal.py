@@ -14,7 +14,17 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from tokendistill.models.base import IGNORE_INDEX, Batch, ModelFamily, PaddingSide, pad
+from tokendistill.models.base import (
+    IGNORE_INDEX,
+    Batch,
+    ModelFamily,
+    PaddingSide,
+    longest_row,
+    pad,
+    padded_batch,
+    token_inputs,
+    unpadded_columns,
+)
 
 
 class CausalFamily(ModelFamily):
@@ -87,11 +97,8 @@ class CausalFamily(ModelFamily):
         inputs_embeds: torch.Tensor | None,
         **options: bool,
     ) -> Any:
-        tokens = (
-            {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
-        )
         return model(
-            **tokens,
+            **token_inputs(batch, inputs_embeds),
             attention_mask=batch["attention_mask"],
             position_ids=batch["position_ids"],
             use_cache=False,
@@ -108,26 +115,20 @@ class CausalFamily(ModelFamily):
         return batch["attention_mask"].bool() & batch["labels"].eq(IGNORE_INDEX)
 
     def trim(self, batch: Mapping[str, torch.Tensor], rows: torch.Tensor) -> Batch:
-        length = int(batch["attention_mask"][rows].sum(dim=1).max())
-        columns = slice(None, length) if self.padding_side == "right" else slice(-length, None)
+        columns = unpadded_columns(longest_row(batch["attention_mask"], rows), self.padding_side)
         return {name: value[rows, columns] for name, value in batch.items()}
 
     def generation_inputs(
         self, sources: Sequence[Sequence[int]], pad_token_id: int, device: torch.device
     ) -> Batch:
-        batch = _sequence_batch(sources, pad_token_id, "left")
-        return {
-            "input_ids": batch["input_ids"].to(device),
-            "attention_mask": batch["attention_mask"].to(device),
-        }
+        return padded_batch(sources, pad_token_id, "left", device)
 
     def prompt_length(self, inputs: Mapping[str, torch.Tensor]) -> int:
         return inputs["input_ids"].shape[1]  # the (left-padded) source
 
 
 def _sequence_batch(sequences: Sequence[Sequence[int]], pad_token_id: int, side: PaddingSide) -> Batch:
-    """Padded ids, attention mask (from lengths: the pad id may be a real token's) and position ids."""
-    input_ids = pad(sequences, pad_token_id, side)
-    attention_mask = pad([[1] * len(sequence) for sequence in sequences], 0, side)
-    position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+    """Padded ids, attention mask (``padded_batch``) and position ids counted from each row's first token."""
+    batch = padded_batch(sequences, pad_token_id, side)
+    batch["position_ids"] = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
+    return batch

@@ -7,7 +7,18 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import AutoModelForSeq2SeqLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from tokendistill.models.base import IGNORE_INDEX, Batch, ModelFamily, pad
+from tokendistill.models.base import (
+    IGNORE_INDEX,
+    Batch,
+    ModelFamily,
+    longest_row,
+    pad,
+    padded_batch,
+    token_inputs,
+    unpadded_columns,
+)
+
+SOURCE_KEYS = ("input_ids", "attention_mask")  # the encoder's inputs; every other tensor is the decoder's
 
 
 class Seq2SeqFamily(ModelFamily):
@@ -37,7 +48,8 @@ class Seq2SeqFamily(ModelFamily):
             raise ValueError(
                 f"{type(model).__name__} is not a seq2seq model with a decoder fed shifted labels"
             )
-        batch = _source_batch(sources, pad_token_id)
+        # Right padding keeps absolute positions (BART's) of the encoder inputs intact.
+        batch = padded_batch(sources, pad_token_id)
         labels = pad(targets, IGNORE_INDEX, device=batch["input_ids"].device)
         batch["labels"] = labels
         batch["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=labels)
@@ -49,11 +61,8 @@ class Seq2SeqFamily(ModelFamily):
         batch: Mapping[str, torch.Tensor],
         inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        source = (
-            {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
-        )
         return model(
-            **source,
+            **token_inputs(batch, inputs_embeds),
             attention_mask=batch["attention_mask"],
             decoder_input_ids=batch["decoder_input_ids"],
             use_cache=False,
@@ -65,10 +74,8 @@ class Seq2SeqFamily(ModelFamily):
         batch: Mapping[str, torch.Tensor],
         inputs_embeds: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        source = (
-            {"input_ids": batch["input_ids"]} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
-        )
-        return model.get_encoder()(**source, attention_mask=batch["attention_mask"]).last_hidden_state
+        tokens = token_inputs(batch, inputs_embeds)
+        return model.get_encoder()(**tokens, attention_mask=batch["attention_mask"]).last_hidden_state
 
     def target_mask(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return batch["labels"].ne(IGNORE_INDEX)
@@ -80,25 +87,14 @@ class Seq2SeqFamily(ModelFamily):
         return batch["attention_mask"].bool()
 
     def trim(self, batch: Mapping[str, torch.Tensor], rows: torch.Tensor) -> Batch:
-        source_length = int(batch["attention_mask"][rows].sum(dim=1).max())
-        target_length = int(self.target_mask(batch)[rows].sum(dim=1).max())
-        return {
-            name: value[rows, : (source_length if name in ("input_ids", "attention_mask") else target_length)]
-            for name, value in batch.items()
-        }
+        source = unpadded_columns(longest_row(batch["attention_mask"], rows), "right")
+        target = unpadded_columns(longest_row(self.target_mask(batch), rows), "right")
+        return {name: value[rows, source if name in SOURCE_KEYS else target] for name, value in batch.items()}
 
     def generation_inputs(
         self, sources: Sequence[Sequence[int]], pad_token_id: int, device: torch.device
     ) -> Batch:
-        return {name: value.to(device) for name, value in _source_batch(sources, pad_token_id).items()}
+        return padded_batch(sources, pad_token_id, device=device)
 
     def prompt_length(self, inputs: Mapping[str, torch.Tensor]) -> int:
         return 1  # the decoder's start token
-
-
-def _source_batch(sources: Sequence[Sequence[int]], pad_token_id: int) -> Batch:
-    """Right-padded encoder inputs (right padding keeps absolute positions, e.g. BART's, intact)."""
-    input_ids = pad(sources, pad_token_id)
-    lengths = torch.tensor([len(ids) for ids in sources])
-    attention_mask = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
-    return {"input_ids": input_ids, "attention_mask": attention_mask}

@@ -103,11 +103,9 @@ def model_config(
     """The config of ``architecture`` with ``shape``'s sizes and the tokenizer's vocabulary and ids."""
     vocab_size = len(tokenizer)
     dropout = float(shape.get("dropout_rate", 0.0))
-    ids = {
-        "pad_token_id": tokenizer.pad_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "decoder_start_token_id": tokenizer.pad_token_id,
-    }
+    ids = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
+    seq2seq_ids = {**ids, "decoder_start_token_id": tokenizer.pad_token_id}
+    decoder_only_ids = {**ids, "bos_token_id": tokenizer.bos_token_id}
     if architecture == "t5":
         config = T5Config(
             vocab_size=vocab_size,
@@ -119,7 +117,7 @@ def model_config(
             dropout_rate=dropout,
             feed_forward_proj="gated-gelu",  # as Flan-T5; smooth, so integrated gradients converge
             tie_word_embeddings=True,
-            **ids,
+            **seq2seq_ids,
         )
     elif architecture == "bart":
         config = BartConfig(
@@ -135,7 +133,7 @@ def model_config(
             dropout=dropout,
             bos_token_id=tokenizer.pad_token_id,
             forced_eos_token_id=None,
-            **ids,
+            **seq2seq_ids,
         )
     elif architecture == "llama":
         config = LlamaConfig(
@@ -150,9 +148,7 @@ def model_config(
             # Untied, so a saved checkpoint holds every weight: the Trainer warns about a tied lm_head it
             # finds missing when it restores the best checkpoint (harmless, but noise in every run).
             tie_word_embeddings=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            bos_token_id=tokenizer.bos_token_id,
+            **decoder_only_ids,
         )
     elif architecture == "gpt2":
         config = GPT2Config(
@@ -166,9 +162,7 @@ def model_config(
             embd_pdrop=dropout,
             attn_pdrop=dropout,
             tie_word_embeddings=False,  # as for Llama above
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            bos_token_id=tokenizer.bos_token_id,
+            **decoder_only_ids,
         )
     else:
         raise ValueError(f"unknown architecture {architecture!r}; use one of {', '.join(ARCHITECTURES)}")

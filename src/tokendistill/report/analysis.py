@@ -1,21 +1,19 @@
 """The paper's analysis: how often the teacher's top-k words contain the ground-truth answer.
 
-An example counts when one of its rationale words overlaps one of its ``evidence_spans`` (CQA: the correct
-choice's words; SVAMP: the equation's numbers; synthetic tasks: the deciding words). Examples without
-evidence spans (NLI) are left out. Next to the rate stands its chance level: the probability that k words
-drawn uniformly from the same candidate words would hit the evidence, averaged over the same examples.
+An example counts when one of its rationale words is an evidence word (``attribution.evidence``: a candidate
+word overlapping one of its ``evidence_spans``). Examples without evidence spans (NLI) are left out. Next to
+the rate stands its chance level: the probability that k words drawn uniformly from the same candidate words
+would hit the evidence, averaged over the same examples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from math import comb
 from pathlib import Path
 
-import numpy as np
-
-from tokendistill.attribution import SequenceAttribution, candidate_words, select_rationale
+from tokendistill.attribution import select_rationale
+from tokendistill.attribution.evidence import evidence_score, mean_evidence
 from tokendistill.attribution.records import RationaleRecord, iter_rationale_file
 from tokendistill.attribution.words import WordScore
 from tokendistill.data.errors import DataError
@@ -28,11 +26,7 @@ def chosen_words(record: RationaleRecord, example: Example, path: Path, line: in
     The file stores every word's score and the rationale text, not which words were chosen; the choice is
     redone with the attribution module's own selection rule, and checked against the stored text.
     """
-    # select_rationale reads only the words of an attribution; the token-level fields are not in the file.
-    attribution = SequenceAttribution(
-        example.source, record.target, record.method, [], [], np.zeros(0), None, list(record.words)
-    )
-    chosen = select_rationale(attribution, record.k, excluded_spans=example.template_spans())
+    chosen = select_rationale(record.words, record.k, excluded_spans=example.template_spans())
     if " ".join(word.text for word in chosen) != record.rationale:
         raise DataError(path, line, "rationale", "does not match the top-k words of the recorded scores")
     return chosen
@@ -63,27 +57,14 @@ class EvidenceOverlap:
         return self.hits / self.examples
 
 
-def _overlaps_evidence(word_span: tuple[int, int], evidence: Sequence[tuple[int, int]]) -> bool:
-    start, end = word_span
-    return any(start < e_end and e_start < end for e_start, e_end in evidence)
-
-
-def random_hit_probability(n_candidates: int, n_evidence: int, k: int) -> float:
-    """P(some of k words drawn without replacement from n candidates is one of the m evidence words)."""
-    draws = min(k, n_candidates)
-    return 1.0 - comb(n_candidates - n_evidence, draws) / comb(n_candidates, draws)
-
-
 def evidence_overlap(path: Path, examples: Sequence[Example]) -> EvidenceOverlap | None:
     """The evidence hit rate of a rationale file over ``examples`` (``None`` when none has evidence)."""
-    total = hits = 0
-    chance = 0.0
-    for record, example, chosen in read_with_examples(path, examples):
-        if not example.evidence_spans:
-            continue
-        candidates = candidate_words(example.source, example.template_spans())
-        n_evidence = sum(_overlaps_evidence((w.start, w.end), example.evidence_spans) for w in candidates)
-        total += 1
-        hits += any(_overlaps_evidence((w.start, w.end), example.evidence_spans) for w in chosen)
-        chance += random_hit_probability(len(candidates), n_evidence, record.k)
-    return EvidenceOverlap(total, hits, chance / total) if total else None
+    scores = [
+        evidence_score(example, chosen, record.k)
+        for record, example, chosen in read_with_examples(path, examples)
+        if example.evidence_spans
+    ]
+    if not scores:
+        return None
+    chance = mean_evidence(scores, ("hit_chance",))["hit_chance"]
+    return EvidenceOverlap(len(scores), sum(score.hit for score in scores), chance)
