@@ -32,7 +32,6 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from tokendistill.attribution import select_rationale
@@ -42,7 +41,9 @@ from tokendistill.attribution.stage import generate_rationales
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.files import write_atomically
-from tokendistill.metrics.bootstrap import paired_difference, seed_interval
+from tokendistill.metrics.bootstrap import seed_interval
+from tokendistill.metrics.paired import paired_comparison
+from tokendistill.metrics.paired import verdict as paired_verdict
 from tokendistill.training.config import TrainConfig
 from tokendistill.training.evaluation import evaluate_model
 from tokendistill.training.models import build_tiny_for_task
@@ -412,7 +413,8 @@ def seed_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def paired_summary(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy of A minus B, cells paired by seed (same test examples, same initial weights).
+    """Accuracy of A minus B, cells paired by seed (same test examples, same initial weights), as a dict of
+    ``tokendistill.metrics.paired.paired_comparison``'s numbers.
 
     ``seed_low``/``seed_high``: t-interval of the per-seed differences (training randomness).
     ``test_low``/``test_high``: paired bootstrap over test examples of the per-example correctness averaged
@@ -420,19 +422,15 @@ def paired_summary(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]
     """
     if len(a) != len(b):
         raise ValueError(f"paired cells need the same seeds: {len(a)} vs {len(b)} results")
-    differences = [x["accuracy"] - y["accuracy"] for x, y in zip(a, b, strict=True)]
-    over_seeds = seed_interval(differences)
-    a_mean = np.mean([x["correct"] for x in a], axis=0)
-    b_mean = np.mean([y["correct"] for y in b], axis=0)
-    over_test = paired_difference(a_mean, b_mean)
+    p = paired_comparison([x["correct"] for x in a], [y["correct"] for y in b])
     return {
-        "mean": over_seeds.mean,
-        "seed_low": over_seeds.low,
-        "seed_high": over_seeds.high,
-        "test_low": over_test.low,
-        "test_high": over_test.high,
-        "a_better_seeds": sum(d > 0 for d in differences),
-        "seeds": len(differences),
+        "mean": p.mean,
+        "seed_low": p.seed_low,
+        "seed_high": p.seed_high,
+        "test_low": p.test_low,
+        "test_high": p.test_high,
+        "a_better_seeds": p.a_better_seeds,
+        "seeds": p.seeds,
     }
 
 
@@ -494,13 +492,9 @@ EVIDENCE_HEADER = "precision | chance | recall | chance | hit | chance |"
 
 
 def verdict(paired: Mapping[str, Any]) -> str:
-    """Plain words for a paired difference: does either interval exclude zero, and in which direction."""
-    for low, high, over in (("seed_low", "seed_high", "seeds"), ("test_low", "test_high", "test examples")):
-        if paired[low] > 0:
-            return f"better (interval over {over} above 0)"
-        if paired[high] < 0:
-            return f"worse (interval over {over} below 0)"
-    return "no resolved difference"
+    """Plain words for a ``paired_summary``: does either interval exclude zero, and in which direction."""
+    bounds = (paired[name] for name in ("seed_low", "seed_high", "test_low", "test_high"))
+    return paired_verdict(*bounds).text()
 
 
 # --------------------------------------------------------------------------------------- reporting

@@ -11,12 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tokendistill.attribution.records import RationaleRecord, write_rationale_file
 from tokendistill.attribution.words import WordScore, split_words
 from tokendistill.data.example import Example, own, template
-from tokendistill.metrics.bootstrap import seed_interval
+from tokendistill.metrics.bootstrap import paired_difference, seed_interval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from benchlib import (
@@ -26,6 +27,7 @@ from benchlib import (
     paired_summary,
     rationales_at_k,
     run_jobs,
+    verdict,
 )
 
 SOURCE = "the red box is on the shelf"
@@ -73,8 +75,34 @@ def test_paired_summary_pairs_by_seed():
     assert (summary["seed_low"], summary["seed_high"]) == pytest.approx((expected.low, expected.high))
     assert summary["a_better_seeds"] == 3 and summary["seeds"] == 3
     assert summary["test_low"] <= 1 / 3 <= summary["test_high"]
+    # Averaged over seeds A = (1, 2/3, 2/3, 1), B = (2/3, 0, 1/3, 1): per-example d = (1/3, 2/3, 1/3, 0). A
+    # resample of four 0s (1/256) falls below 2.5%; at most one 1/3 with three 0s ((1 + 4 x 2) / 256 = 3.5%)
+    # reaches it, so the 2.5th percentile is (1/3) / 4 = 1/12 > 0, while the seed interval
+    # 1/3 +- t(0.975, 2) * sqrt(1/48) / sqrt(3) = 1/3 +- 0.359 holds 0.
+    assert summary["test_low"] == pytest.approx(1 / 12) and summary["seed_low"] < 0
+    assert verdict(summary) == "better (interval over test examples above 0)"
     with pytest.raises(ValueError, match="same seeds"):
         paired_summary(cells[0], cells[1][:2])
+
+
+def test_paired_summary_gives_the_numbers_of_its_former_formula():
+    """Before the library held paired differences, benchlib took the per-seed differences of the cells'
+    accuracies and bootstrapped the seed-averaged correctness itself; the numbers must stay the same."""
+    rng = np.random.default_rng(3)
+    a, b = ([rng.random(57) < p for _ in range(4)] for p in (0.7, 0.6))
+    cells = [[{"accuracy": float(np.mean(c)), "correct": c.tolist()} for c in rows] for rows in (a, b)]
+    differences = [x["accuracy"] - y["accuracy"] for x, y in zip(*cells, strict=True)]
+    over_seeds = seed_interval(differences)
+    over_test = paired_difference(np.mean(a, axis=0), np.mean(b, axis=0))
+    assert paired_summary(*cells) == {
+        "mean": over_seeds.mean,
+        "seed_low": over_seeds.low,
+        "seed_high": over_seeds.high,
+        "test_low": over_test.low,
+        "test_high": over_test.high,
+        "a_better_seeds": sum(d > 0 for d in differences),
+        "seeds": 4,
+    }
 
 
 def record_call(folder: Path, *, name: str, log: Path) -> dict:

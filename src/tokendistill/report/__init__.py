@@ -1,5 +1,6 @@
-"""The experiment report: the paper's Table 1, plots, token heatmaps and the evidence analysis, written as
-Markdown (with PNG figures), as one self-contained HTML page, and its numbers as ``results.json``."""
+"""The experiment report: the paper's Table 1, paired differences between its rows, plots, token heatmaps
+and the evidence analysis, written as Markdown (with PNG figures), as one self-contained HTML page, and its
+numbers as ``results.json``."""
 
 from __future__ import annotations
 

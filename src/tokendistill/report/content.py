@@ -10,6 +10,7 @@ from typing import Literal
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report.analysis import EvidenceOverlap, evidence_overlap
 from tokendistill.report.heatmap import Heatmap, heatmaps
+from tokendistill.report.paired import PairedRow, paired_rows
 from tokendistill.report.plausibility import RationalePlausibility, rationale_plausibility
 from tokendistill.report.plots import accuracy_vs_k, method_comparison, results_chart
 from tokendistill.report.results import RunResults
@@ -67,6 +68,7 @@ class ReportContent:
     overlaps: tuple[OverlapRow, ...]
     heatmaps: tuple[HeatmapSection, ...]
     plausibility: tuple[PlausibilityRow, ...] = ()  # tasks with human explanations (e-SNLI) only
+    paired: tuple[PairedRow, ...] = ()  # A - B of the Table 1 rows both run (report/paired.py)
 
 
 def teacher_description(run: RunResults) -> str:
@@ -145,4 +147,5 @@ def build_report(runs: Sequence[RunResults]) -> ReportContent:
         tuple(overlaps),
         tuple(sections),
         tuple(plausible),
+        paired=tuple(paired_rows(runs, labels)),
     )

@@ -9,6 +9,7 @@ from html import escape
 from tokendistill.report.content import PLOT_SECTIONS, ReportContent, run_summary
 from tokendistill.report.heatmap import Heatmap
 from tokendistill.report.markdown import PLAUSIBILITY_NOTE, TABLE_NOTE
+from tokendistill.report.paired import PAIRED_NOTE, PairedRow, answer, interval_text, points
 from tokendistill.report.table import Table
 
 STYLE = """
@@ -84,6 +85,41 @@ def _image(png: bytes, alt: str) -> str:
     return f'<figure><img src="data:image/png;base64,{data}" alt="{escape(alt)}">{caption}</figure>'
 
 
+def paired_html(rows: tuple[PairedRow, ...]) -> list[str]:
+    """The "Paired differences" section: the plain answer to "do the rationales help?", then every A - B."""
+    parts = ["<h2>Paired differences</h2>", f'<p class="note">{escape(PAIRED_NOTE)}</p>']
+    answers = [(row, answer(row)) for row in rows]
+    if any(text for _, text in answers):
+        parts.append("<p>Do teacher-token rationales help?</p><ul>")
+        parts += [
+            f"<li>{escape(row.task)}, {escape(row.student)}: {escape(text)}</li>"
+            for row, text in answers
+            if text
+        ]
+        parts.append("</ul>")
+    parts.append(
+        '<table class="paired"><thead><tr><th>Task</th><th>Student</th><th>A - B</th>'
+        "<th>Difference (points)</th><th>Interval over seeds</th><th>Interval over test examples</th>"
+        "<th>Seeds A &gt; B</th><th>Verdict</th></tr></thead><tbody>"
+    )
+    for row in rows:
+        p = row.comparison
+        values = (
+            row.task,
+            row.student,
+            row.label,
+            points(p.mean),
+            interval_text(p.seed_low, p.seed_high),
+            interval_text(p.test_low, p.test_high),
+            f"{p.a_better_seeds}/{p.seeds}",
+        )
+        mark = {"better": ' class="ok"', "worse": ' class="bad"'}.get(p.verdict.word, "")
+        cells = "".join(f"<td>{escape(value)}</td>" for value in values)
+        parts.append(f"<tr>{cells}<td{mark}>{escape(p.verdict.text())}</td></tr>")
+    parts.append("</tbody></table>")
+    return parts
+
+
 def to_html(content: ReportContent) -> str:
     parts = ["<h1>tokendistill report</h1>", "<ul>"]
     parts += [f"<li>{escape(run_summary(run))}</li>" for run in content.runs]
@@ -97,6 +133,8 @@ def to_html(content: ReportContent) -> str:
         if plots:
             parts += [f"<h2>{heading}</h2>"] if heading else []
             parts += [_image(plot.png, plot.title) for plot in plots]
+        if kind == "results" and content.paired:
+            parts += paired_html(content.paired)
     if content.overlaps:
         parts += [
             "<h2>Does the teacher's top-k contain the answer?</h2>",

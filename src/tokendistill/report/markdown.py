@@ -6,6 +6,7 @@ from itertools import groupby
 
 from tokendistill.report.content import PLOT_SECTIONS, ReportContent, run_summary
 from tokendistill.report.heatmap import Heatmap
+from tokendistill.report.paired import PAIRED_NOTE, PairedRow, answer, interval_text, points
 from tokendistill.report.table import Table
 
 FIGURES_DIR = "figures"
@@ -51,6 +52,35 @@ def heatmap_markdown(heatmap: Heatmap) -> str:
     return f"> {text}\n>\n> {' · '.join(facts)}"
 
 
+def paired_markdown(rows: tuple[PairedRow, ...]) -> list[str]:
+    """The "Paired differences" section: the plain answer to "do the rationales help?", then every A - B."""
+    parts = ["## Paired differences", "", PAIRED_NOTE, ""]
+    answers = [(row, answer(row)) for row in rows]
+    if any(text for _, text in answers):
+        parts += ["Do teacher-token rationales help?", ""]
+        parts += [f"- {_escape(row.task)}, {_escape(row.student)}: {text}" for row, text in answers if text]
+        parts.append("")
+    parts += [
+        "| Task | Student | A - B | Difference (points) | Interval over seeds | Interval over test examples "
+        "| Seeds A > B | Verdict |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        p = row.comparison
+        cells = (
+            _escape(row.task),
+            _escape(row.student),
+            _escape(row.label),
+            points(p.mean),
+            interval_text(p.seed_low, p.seed_high),
+            interval_text(p.test_low, p.test_high),
+            f"{p.a_better_seeds}/{p.seeds}",
+            p.verdict.text(),
+        )
+        parts.append(f"| {' | '.join(cells)} |")
+    return [*parts, ""]
+
+
 def to_markdown(content: ReportContent) -> str:
     parts = ["# tokendistill report", ""]
     parts += [f"- {_escape(run_summary(run))}" for run in content.runs]
@@ -64,6 +94,8 @@ def to_markdown(content: ReportContent) -> str:
         if plots:
             parts += [f"## {heading}", ""] if heading else []
             parts += [f"![{plot.title}]({FIGURES_DIR}/{plot.filename})\n" for plot in plots]
+        if kind == "results" and content.paired:
+            parts += paired_markdown(content.paired)
     if content.overlaps:
         parts += [
             "## Does the teacher's top-k contain the answer?",

@@ -2,18 +2,20 @@
 
 It holds what the Markdown and HTML show as numbers: the results tables (accuracies and interval bounds
 as fractions, with the number of seeds), every student run behind them (with the validation accuracy that
-chose its alpha), the evidence analysis and the plausibility of rationales; plots and heatmaps stay in the
-pages.
+chose its alpha), the paired differences between rows (fractions; an undefined interval bound is null), the
+evidence analysis and the plausibility of rationales; plots and heatmaps stay in the pages.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from tokendistill.attribution.plausibility import PlausibilitySummary
 from tokendistill.experiment.plan import variant_alpha
 from tokendistill.report.content import ReportContent, run_summary, teacher_description
+from tokendistill.report.paired import PairedRow
 from tokendistill.report.results import RunResults
 from tokendistill.report.table import Cell, Table
 
@@ -67,6 +69,33 @@ def _students(run: RunResults) -> list[dict[str, Any]]:
     return rows
 
 
+def _number(value: float) -> float | None:
+    """``None`` for an undefined (nan) bound: JSON has no nan."""
+    return None if math.isnan(value) else value
+
+
+def _paired(row: PairedRow) -> dict[str, Any]:
+    p = row.comparison
+    return {
+        "task": row.task,
+        "student": row.student,
+        "a": row.a,
+        "b": row.b,
+        "a_alpha": row.a_alpha,
+        "b_alpha": row.b_alpha,
+        "difference": p.mean,
+        "seed_low": _number(p.seed_low),
+        "seed_high": _number(p.seed_high),
+        "test_low": _number(p.test_low),
+        "test_high": _number(p.test_high),
+        "a_better_seeds": p.a_better_seeds,
+        "seeds": p.seeds,
+        "examples": p.examples,
+        "verdict": p.verdict.word,
+        "resolved_by": list(p.verdict.resolved_by),
+    }
+
+
 def _run(run: RunResults) -> dict[str, Any]:
     teacher = run.teacher
     return {
@@ -107,5 +136,6 @@ def to_json(content: ReportContent) -> str:
             }
             for row in content.plausibility
         ],
+        "paired": [_paired(row) for row in content.paired],
     }
     return json.dumps(summary, indent=1) + "\n"

@@ -63,12 +63,17 @@ def cell(evaluations: Sequence[Evaluation], alpha: float | None = None) -> Cell 
     return Cell(interval.mean, max(0.0, interval.low), min(1.0, interval.high), len(evaluations), alpha)
 
 
+def shown_alpha(run: RunResults, chosen: StudentVariant) -> float | None:
+    """The alpha a row names for its chosen setting: only where the run swept alpha, for two-task modes."""
+    swept = bool(run.config.sweeps.alpha) and chosen.mode != "standard"
+    return variant_alpha(run.config, chosen) if swept else None
+
+
 def selected_cell(run: RunResults, student: str, variant: StudentVariant) -> Cell | None:
     """The cell of ``variant`` at the alpha chosen on validation; the cell names that alpha when the run
     swept alpha (a two-task setting)."""
     chosen = run.selected_variant(student, variant)
-    swept = bool(run.config.sweeps.alpha) and variant.mode != "standard"
-    return cell(run.evaluations(student, chosen), variant_alpha(run.config, chosen) if swept else None)
+    return cell(run.evaluations(student, chosen), shown_alpha(run, chosen))
 
 
 def column_labels(runs: Sequence[RunResults]) -> tuple[str, ...]:
