@@ -7,8 +7,13 @@ import argparse
 import pytest
 import yaml
 
+from tokendistill.attribution.options import METHOD_OPTIONS, IntegratedGradientsOptions
+from tokendistill.commands import rationales as rationales_command
+from tokendistill.commands.rationales import method_options_from_args
 from tokendistill.commands.training_options import add_training_arguments, train_config_from_args
-from tokendistill.experiment.config import TrainingConfig, validate_config
+from tokendistill.errors import TokendistillError
+from tokendistill.experiment.config import AttributionConfig, TrainingConfig, validate_config
+from tokendistill.experiment.plan import method_options, method_settings
 from tokendistill.experiment.stages import train_config
 from tokendistill.settings import declared_settings
 from tokendistill.training.config import TrainConfig
@@ -57,6 +62,15 @@ FLAGS = [
     "--bf16", "--report-to", "tensorboard", "--report-to", "wandb",
     "--training-arg", "lr_scheduler_type=constant", "--training-arg", "adam_beta2=0.98",
 ]  # fmt: skip
+MINIMAL = """\
+output_dir: runs/x
+task:
+  name: synthetic-nli
+teacher:
+  tiny: {}
+students:
+  models: [{name: s, tiny: {}}]
+"""
 YAML = """\
 output_dir: runs/x
 task:
@@ -154,3 +168,105 @@ def test_yaml_fields_take_the_declared_bounds(settings, problem):
 
     with pytest.raises(ValidationError, match=problem):
         TrainingConfig(**settings)
+
+
+# Each attribution method's options: declared once (tokendistill.attribution.options).
+
+OPTIONS = [(method, item) for method, cls in METHOD_OPTIONS.items() for item in declared_settings(cls)]
+
+
+def rationales_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    rationales_command.add_arguments(parser)
+    return parser
+
+
+def rationales_args(*flags: str) -> argparse.Namespace:
+    return rationales_parser().parse_args(["--model", "m", "--task", "t", "--output", "o.jsonl", *flags])
+
+
+def test_every_method_is_declared_with_its_options():
+    from typing import get_args
+
+    from tokendistill.attribution import METHODS
+    from tokendistill.experiment.config import Method
+
+    assert set(METHOD_OPTIONS) == set(METHODS) == set(get_args(Method))
+
+
+@pytest.mark.parametrize(("method", "item"), OPTIONS, ids=lambda value: getattr(value, "name", value))
+def test_every_method_option_has_a_yaml_field_and_a_flag_with_its_default(method, item):
+    from tokendistill.attribution.engine import _build_method
+
+    assert _build_method(method, {}).options == METHOD_OPTIONS[method]()  # what attribute() uses by default
+    assert AttributionConfig.model_fields[item.name].get_default() == item.default
+    flag = next(action for action in rationales_parser()._actions if action.dest == item.name)
+    assert f"default: {'none' if item.default is None else item.default}" in flag.help
+    # A flag left out passes nothing, so the method's own default applies.
+    assert method_options_from_args(rationales_args("--method", method)) == {}
+
+
+def test_integrated_gradients_defaults_to_the_pad_baseline_everywhere():
+    """The config and the library used to disagree (pad in configs, zero in attribute() and the CLI)."""
+    from tokendistill.attribution.methods import IntegratedGradients
+
+    assert IntegratedGradients().options.baseline == "pad"
+    assert AttributionConfig().baseline == "pad"
+
+
+def test_method_flags_and_yaml_with_the_same_values_give_the_same_options(tmp_path):
+    flags = ["--method", "integrated_gradients", "--n-steps", "8", "--baseline", "zero"]
+    from_flags = method_options_from_args(rationales_args(*flags, "--internal-batch-size", "3"))
+    attribution = (
+        "attribution: {method: integrated_gradients, n_steps: 8, baseline: zero, internal_batch_size: 3}"
+    )
+    config = validate_config(yaml.safe_load(MINIMAL + attribution), base_dir=tmp_path)
+    assert from_flags == method_settings(config.attribution, "integrated_gradients")
+    assert from_flags == {"n_steps": 8, "baseline": "zero", "internal_batch_size": 3}
+    # What changes only speed or memory stays out of the rationale stage's fingerprint inputs.
+    assert method_options(config.attribution, "integrated_gradients") == {"n_steps": 8, "baseline": "zero"}
+    assert method_settings(AttributionConfig(), "integrated_gradients") == {"n_steps": 50, "baseline": "pad"}
+    assert (
+        method_options(config.attribution, "saliency")
+        == method_settings(config.attribution, "saliency")
+        == {}
+    )
+
+
+def test_method_options_may_still_come_as_method_option_pairs():
+    args = rationales_args("--method", "integrated_gradients", "--method-option", "n_steps=8",
+                           "--method-option", "word_aggregation=max", "--baseline", "zero")  # fmt: skip
+    assert method_options_from_args(args) == {"n_steps": 8, "word_aggregation": "max", "baseline": "zero"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [
+        (["--n-steps", "8"], "--n-steps: method 'saliency' takes no option 'n_steps'"),
+        (["--method", "integrated_gradients", "--n-steps", "8", "--method-option", "n_steps=9"],
+         "--n-steps: n_steps is also given as --method-option"),
+    ],
+)  # fmt: skip
+def test_method_flags_the_method_does_not_take_are_refused(flags, problem):
+    with pytest.raises(TokendistillError, match=problem):
+        method_options_from_args(rationales_args(*flags))
+
+
+@pytest.mark.parametrize(
+    ("flags", "problem"),
+    [(["--n-steps", "0"], "must be at least 1, got '0'"), (["--baseline", "blur"], "invalid choice")],
+)
+def test_method_flags_outside_the_declared_bounds_are_refused_by_the_parser(flags, problem):
+    with pytest.raises(argparse.ArgumentError, match=problem):
+        rationales_args(*flags)
+
+
+def test_method_options_are_checked_against_their_declaration():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValueError, match=r"IntegratedGradientsOptions\.n_steps must be at least 1, got 0"):
+        IntegratedGradientsOptions(n_steps=0)
+    with pytest.raises(ValueError, match=r"IntegratedGradientsOptions\.baseline must be 'zero' or 'pad'"):
+        IntegratedGradientsOptions(baseline="blur")
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        AttributionConfig(n_steps=0)

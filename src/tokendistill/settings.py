@@ -244,10 +244,12 @@ def _flag_text(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
+def add_setting_arguments(group: Any, cls: type, *, prefix: str = "", only_given: bool = False) -> None:
     """Add a flag for every setting of ``cls`` to ``group`` (a parser or an argument group), with the
     declared default; ``settings_from_args`` reads them back. The flags' destinations are the field names
-    (behind ``prefix``, which also goes before each flag's name: ``--lora-r`` for ``r``)."""
+    (behind ``prefix``, which also goes before each flag's name: ``--lora-r`` for ``r``). ``only_given``:
+    a flag left out sets nothing (``--help`` still shows the declared default), so ``settings_from_args``
+    gives only the flags that were given."""
     for item in declared_settings(cls):
         flags = [flag.replace("--", "--" + prefix.replace("_", "-"), 1) for flag in item.flags]
         dest = prefix + item.name
@@ -257,13 +259,12 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
         origin = typing.get_origin(base)
         help_text = item.setting.help
         if base is bool:
-            group.add_argument(
+            action = group.add_argument(
                 *flags, dest=dest, action=argparse.BooleanOptionalAction, default=item.default, help=help_text
             )
         elif choices is not None:
-            kinds = {type(choice) for choice in choices}
-            (kind,) = kinds
-            group.add_argument(
+            (kind,) = {type(choice) for choice in choices}
+            action = group.add_argument(
                 *flags,
                 dest=dest,
                 type=kind,
@@ -272,7 +273,7 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
                 help=f"{help_text} (default: {item.default})",
             )
         elif origin is dict:
-            group.add_argument(
+            action = group.add_argument(
                 *flags,
                 dest=dest,
                 action="append",
@@ -282,7 +283,7 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
                 help=f"{help_text} (repeatable)",
             )
         elif origin in (tuple, list):
-            group.add_argument(
+            action = group.add_argument(
                 *flags,
                 dest=dest,
                 action="append",
@@ -293,7 +294,7 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
             )
         else:
             metavar = ("N" if base is int else "X") + ("|none" if optional else "")
-            group.add_argument(
+            action = group.add_argument(
                 *flags,
                 dest=dest,
                 type=_scalar_parser(item.type),
@@ -301,12 +302,17 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "") -> None:
                 metavar=item.setting.metavar or (metavar if base is not str else None),
                 help=f"{help_text} (default: {_flag_text(item.default)})",
             )
+        if only_given:  # set after add_argument, so the help still shows the declared default
+            action.default = argparse.SUPPRESS
 
 
 def settings_from_args(args: argparse.Namespace, cls: type, *, prefix: str = "") -> dict[str, Any]:
-    """The values of ``cls``'s flags (``add_setting_arguments``) as keyword arguments of ``cls``."""
+    """The values of ``cls``'s flags (``add_setting_arguments``) as keyword arguments of ``cls``; with
+    ``only_given`` flags, those that were given."""
     values: dict[str, Any] = {}
     for item in declared_settings(cls):
+        if not hasattr(args, prefix + item.name):
+            continue
         value = getattr(args, prefix + item.name)
         origin = typing.get_origin(_split_annotated(optional_type(item.type)[0])[0])
         if origin in (dict, tuple, list):  # a repeatable flag: its items, or the default when not given

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.data.errors import DataError
 from tokendistill.settings import Declared, choices_of, config_settings, describe_choices, optional_type
 from tokendistill.training.config import TrainConfig, bf16_unsupported, reserved_training_arg_problems
@@ -288,10 +289,15 @@ def _config_field(item: Declared) -> tuple[Any, Any]:
     return kind, Field(default=default, description=item.setting.help)
 
 
-def settings_section(name: str, settings: type, base: type[SettingsSection], doc: str) -> type:
-    """The config section ``name``: ``base`` (with any checks of its own) plus a field for each setting of
-    the settings dataclass ``settings`` that the config has (``tokendistill.settings.config_settings``)."""
-    items = config_settings(settings)
+def settings_section(name: str, base: type[SettingsSection], doc: str, *settings: type) -> type:
+    """The config section ``name``: ``base`` (with any fields and checks of its own) plus a field for each
+    setting of the settings dataclasses ``settings`` that the config has
+    (``tokendistill.settings.config_settings``)."""
+    items = [item for cls in settings for item in config_settings(cls)]
+    names = [item.name for item in items]
+    clashes = {name for name in names if names.count(name) > 1} | (set(names) & set(base.model_fields))
+    if clashes:
+        raise TypeError(f"{name}: settings declared twice: {', '.join(sorted(clashes))}")
     section = create_model(
         name,
         __base__=base,
@@ -316,13 +322,13 @@ class _TrainingChecks(SettingsSection):
 
 TrainingConfig = settings_section(
     "TrainingConfig",
-    TrainConfig,
     _TrainingChecks,
     """Trainer settings: the fields of ``tokendistill.training.config.TrainConfig`` less what the run
     decides (the seed and the example limits), with the same defaults and bounds (Distilling
     Step-by-Step's: lr 5e-5, batch 64, 10k steps, evaluation and checkpoints every 250 steps, 1024 input
     tokens, generation up to 64 tokens). ``training_args`` passes other ``TrainingArguments`` fields
     through.""",
+    TrainConfig,
 )
 
 
@@ -341,20 +347,22 @@ class TeacherConfig(ModelConfig):
     seed: int = 0
 
 
-class AttributionConfig(Section):
-    """How teacher rationales are made: the gradient method, the number of words k, the IG path length and
-    baseline, and whether the teacher's own prediction or the gold target is explained."""
-
+class _AttributionChoices(SettingsSection):
     method: Method = "saliency"
     k: K = 5
-    n_steps: int = Field(default=50, gt=1)
-    # Integrated gradients' starting point. "pad" (the pad token's embedding at every position) by default,
-    # because the all-zero baseline is degenerate on T5-family teachers: their RMSNorm makes the path
-    # singular near zero and completeness fails at any practical n_steps (see IntegratedGradients).
-    baseline: Literal["zero", "pad"] = "pad"
     target: Literal["prediction", "gold"] = "prediction"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(default=16, gt=0)
+
+
+AttributionConfig = settings_section(
+    "AttributionConfig",
+    _AttributionChoices,
+    """How teacher rationales are made: the gradient method, the number of words k, whether the teacher's
+    own prediction or the gold target is explained, and the methods' options (integrated gradients' path
+    length and baseline), which are declared with the methods (``tokendistill.attribution.options``).""",
+    *dict.fromkeys(METHOD_OPTIONS.values()),
+)
 
 
 class StudentModelConfig(ModelConfig):

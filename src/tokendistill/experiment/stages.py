@@ -23,7 +23,7 @@ from tokendistill.experiment.plan import (
     TEACHER,
     StageKind,
     StudentVariant,
-    method_options,
+    method_settings,
     rationale_key,
 )
 from tokendistill.experiment.runner import StageContext, StageFunction
@@ -110,7 +110,7 @@ def teacher_stage(ctx: StageContext) -> None:
 def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -> None:
     attribution = ctx.config.attribution
     method, k = ctx.stage.params["method"], ctx.stage.params["k"]
-    options = method_options(attribution, method)
+    options = method_settings(attribution, method)
     generate_rationales(
         ctx.output_of(TEACHER) / MODEL_DIR,
         ExperimentTask(ctx.config.task),
