@@ -12,11 +12,11 @@ from tokendistill.commands import rationales as rationales_command
 from tokendistill.commands.rationales import method_options_from_args
 from tokendistill.commands.training_options import add_training_arguments, train_config_from_args
 from tokendistill.errors import TokendistillError
-from tokendistill.experiment.config import AttributionConfig, TrainingConfig, validate_config
+from tokendistill.experiment.config import AttributionConfig, LoraConfig, TrainingConfig, validate_config
 from tokendistill.experiment.plan import method_options, method_settings
 from tokendistill.experiment.stages import train_config
-from tokendistill.settings import declared_settings
-from tokendistill.training.config import TrainConfig
+from tokendistill.settings import declared_settings, settings_from_args
+from tokendistill.training.config import LoraSettings, TrainConfig
 
 TRAINING = declared_settings(TrainConfig)
 
@@ -270,3 +270,38 @@ def test_method_options_are_checked_against_their_declaration():
         IntegratedGradientsOptions(baseline="blur")
     with pytest.raises(ValidationError, match="greater than or equal to 1"):
         AttributionConfig(n_steps=0)
+
+
+# LoRA: declared once (LoraSettings), as --lora-* flags of train-teacher and a config's teacher.lora.
+
+
+def teacher_parser() -> argparse.ArgumentParser:
+    from tokendistill.commands import train_teacher
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    train_teacher.add_arguments(parser)
+    return parser
+
+
+def lora_from_flags(*flags: str) -> LoraSettings:
+    args = teacher_parser().parse_args(["--model", "m", "--task", "t", "--output", "o", "--lora", *flags])
+    return LoraSettings(**settings_from_args(args, LoraSettings, prefix="lora_"))
+
+
+@pytest.mark.parametrize("item", declared_settings(LoraSettings), ids=lambda item: item.name)
+def test_every_lora_setting_has_a_yaml_field_and_a_flag_with_its_default(item):
+    assert LoraConfig.model_fields[item.name].get_default() == item.default
+    assert getattr(lora_from_flags(), item.name) == item.default
+
+
+def test_lora_flags_and_yaml_with_the_same_values_give_the_same_settings(tmp_path):
+    from tokendistill.experiment.stages import lora_settings
+
+    flags = ["--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0", "--lora-target-module", "q",
+             "--lora-target-module", "v"]  # fmt: skip
+    lora = "  lora: {r: 4, alpha: 8, dropout: 0.0, target_modules: [q, v]}\n"
+    config = validate_config(yaml.safe_load(MINIMAL.replace("  tiny: {}\n", "  tiny: {}\n" + lora, 1)))
+    assert lora_from_flags(*flags) == lora_settings(config.teacher.lora)
+    assert lora_settings(config.teacher.lora).target_modules == ("q", "v")
+    with pytest.raises(argparse.ArgumentError, match="must be < 1"):
+        lora_from_flags("--lora-dropout", "1")

@@ -36,7 +36,12 @@ from pydantic import (
 from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.data.errors import DataError
 from tokendistill.settings import Declared, choices_of, config_settings, describe_choices, optional_type
-from tokendistill.training.config import TrainConfig, bf16_unsupported, reserved_training_arg_problems
+from tokendistill.training.config import (
+    LoraSettings,
+    TrainConfig,
+    bf16_unsupported,
+    reserved_training_arg_problems,
+)
 from tokendistill.training.pretrained import ENCODER_DEPTH, PretrainedName, new_weight_markers
 
 Split = Literal["train", "validation", "test"]
@@ -332,13 +337,13 @@ TrainingConfig = settings_section(
 )
 
 
-class LoraConfig(Section):
-    """LoRA adapters through peft (``target_modules`` null lets peft pick the architecture's default)."""
-
-    r: int = Field(default=16, gt=0)
-    alpha: int = Field(default=32, gt=0)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] | None = None
+LoraConfig = settings_section(
+    "LoraConfig",
+    SettingsSection,
+    """LoRA adapters through peft: the fields of ``tokendistill.training.config.LoraSettings``
+    (``target_modules`` null lets peft pick the architecture's default).""",
+    LoraSettings,
+)
 
 
 class TeacherConfig(ModelConfig):

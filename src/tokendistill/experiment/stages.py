@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from tokendistill.attribution.stage import generate_rationales
-from tokendistill.experiment.config import ExperimentConfig, ModelConfig, TrainingConfig
+from tokendistill.experiment.config import ExperimentConfig, LoraConfig, ModelConfig, TrainingConfig
 from tokendistill.experiment.plan import (
     MODEL_DIR,
     RATIONALE_FILE,
@@ -56,6 +56,15 @@ def train_config(training: TrainingConfig, seed: int, spec: ModelConfig | None =
     return TrainConfig(**settings, seed=seed)
 
 
+def lora_settings(lora: LoraConfig | None) -> LoraSettings | None:
+    """The teacher's LoRA settings; an empty ``target_modules`` leaves the choice to peft, as null does."""
+    if lora is None:
+        return None
+    settings = lora.model_dump()
+    settings["target_modules"] = tuple(settings["target_modules"] or ()) or None
+    return LoraSettings(**settings)
+
+
 def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: int) -> str:
     """The Hub id or path to start training from; a ``tiny`` or ``pretrained`` spec is built into
     ``folder`` (once)."""
@@ -92,16 +101,11 @@ def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: i
 def teacher_stage(ctx: StageContext) -> None:
     teacher = ctx.config.teacher
     task = ExperimentTask(ctx.config.task)
-    lora = None
-    if teacher.lora is not None:
-        settings = teacher.lora
-        target_modules = tuple(settings.target_modules) if settings.target_modules else None
-        lora = LoraSettings(settings.r, settings.alpha, settings.dropout, target_modules)
     train_teacher(
         initial_model(teacher, task, ctx.dir / "init", teacher.seed),
         task,
         ctx.dir / MODEL_DIR,
-        lora=lora,
+        lora=lora_settings(teacher.lora),
         config=train_config(teacher.training, teacher.seed, teacher),
         resume=True,
     )

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from annotated_types import Ge, Lt
 
 from tokendistill.settings import (
     NonNegativeFloat,
@@ -130,14 +132,23 @@ class TrainConfig:
 class LoraSettings:
     """LoRA adapters for a teacher too large to fine-tune fully (the paper's teacher is Flan-T5 3B).
 
-    ``target_modules=None`` lets peft pick the architecture's attention projections (``q`` and ``v`` for T5,
-    ``q_proj`` and ``v_proj`` for BART).
+    Declared once, like ``TrainConfig``: the ``--lora-*`` flags of ``train-teacher`` and a config's
+    ``teacher.lora`` section are made from these fields.
     """
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] | None = None
+    r: PositiveInt = setting(16, help="rank of the adapters")
+    alpha: PositiveInt = setting(32, help="scale of the adapters' update: alpha / r")
+    dropout: Annotated[float, Ge(0), Lt(1)] = setting(0.05, help="dropout on the adapters' input")
+    target_modules: tuple[str, ...] | None = setting(
+        None,
+        flag="--target-module",
+        metavar="NAME",
+        help="a module to adapt; left out (null in a config): peft picks the architecture's attention "
+        "projections (q and v for T5, q_proj and v_proj for BART)",
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 def training_arguments(config: TrainConfig, output_dir: str | Path) -> TrainingArguments:
