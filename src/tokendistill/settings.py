@@ -12,7 +12,8 @@ PositiveFloat]``), where pydantic reads them too. From that one declaration come
 
 so a setting cannot have a flag without a YAML field, or another default in one of them.
 
-This module imports neither torch nor pydantic.
+This module imports neither torch nor pydantic (bounds are ``annotated_types``' ``Ge``, ``Gt``, ``Le``,
+``Lt``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def setting(
     ``in_config=False``: the experiment config has no YAML field for it, because the run decides it.
     ``dump_default=False``: the YAML field is left out of the config's dump (so of stage fingerprints)
     while it has its default; for settings added after runs were fingerprinted, so those runs stay up to
-    date. ``changes_result=False``: a setting that changes only speed or memory, left out of fingerprints.
+    date. ``changes_result=False``: it changes only speed or memory, so the experiment plan leaves it out
+    of stage fingerprints (for attribution methods' options).
     """
     meta = Setting(help, flag, aliases, metavar, in_config, dump_default, changes_result)
     return dataclasses.field(default=default, default_factory=factory, metadata={"setting": meta})

@@ -200,7 +200,8 @@ def attribute(
     Sources are truncated to ``max_source_length`` tokens and targets to ``max_target_length`` (default:
     the tokenizer's ``model_max_length``). Examples are batched by length and returned in input order;
     ``method_options`` go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for
-    integrated gradients).
+    integrated gradients, declared in ``tokendistill.attribution.options``); left out, they keep their
+    declared defaults.
     The model is used in eval mode and left as it was.
     """
     if method not in METHODS:
