@@ -145,7 +145,14 @@ def test_integrated_gradients_completeness(tokenizer, architecture, baseline, pa
 def test_integrated_gradients_agree_with_captum(tokenizer, architecture):
     model = _tiny(tokenizer, architecture)
     results = attribute(
-        model, tokenizer, SOURCES, TARGETS, method="integrated_gradients", n_steps=16, internal_batch_size=5
+        model,
+        tokenizer,
+        SOURCES,
+        TARGETS,
+        method="integrated_gradients",
+        n_steps=16,
+        baseline="zero",
+        internal_batch_size=5,
     )
     for result, source, target in zip(results, SOURCES, TARGETS, strict=True):
         ids, labels, n_source = _sequence(tokenizer, source, target)

@@ -219,7 +219,9 @@ def test_integrated_gradients_completeness(tokenizer, architecture, baseline):
 
 def test_convergence_delta_exposes_the_zero_baseline_failure_on_t5(tokenizer):
     model = build_model(tokenizer, "t5", d_model=16, d_ff=32, num_heads=2).double().eval()
-    results = attribute(model, tokenizer, SOURCES, TARGETS, method="integrated_gradients", n_steps=64)
+    results = attribute(
+        model, tokenizer, SOURCES, TARGETS, method="integrated_gradients", n_steps=64, baseline="zero"
+    )
     deltas = []
     for result, source, target in zip(results, SOURCES, TARGETS, strict=True):
         gap = _completeness_gap(model, tokenizer, source, target, "zero")

@@ -326,8 +326,8 @@ def test_training_section_maps_onto_the_trainers_settings():
     assert isinstance(settings, TrainConfig) and settings.seed == 3
     assert settings.learning_rate == 1e-3 and settings.max_steps == 7 and settings.bf16
     assert settings.report_to == ("tensorboard",)
-    # The run sets the seed and caps examples in the task section; runs are step-based (no num_epochs).
-    not_exposed = {"seed", "max_train_examples", "max_eval_examples", "num_epochs"}
+    # The run sets the seed and caps examples in the task section.
+    not_exposed = {"seed", "max_train_examples", "max_eval_examples"}
     assert set(TrainingConfig.model_fields) == {f.name for f in fields(TrainConfig)} - not_exposed
 
 

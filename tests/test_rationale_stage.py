@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 from tokendistill.attribution import attribute, split_words
 from tokendistill.attribution import stage as stage_module
 from tokendistill.attribution.records import read_rationale_file
-from tokendistill.attribution.sharding import StaleShardsError, shards_dir_for
+from tokendistill.attribution.sharding import StaleShardsError, finished_marker_for, shards_dir_for
 from tokendistill.attribution.stage import generate_rationales, load_examples, load_teacher
 from tokendistill.cli import main
 from tokendistill.commands.rationales import parse_key_values, read_stopwords
@@ -110,6 +111,10 @@ def test_gold_target_and_other_method(teacher: Path, tmp_path: Path) -> None:
     assert [r.target for r in records] == [e.target for e in examples]
     assert {(r.method, r.k) for r in records} == {("integrated_gradients", 2)}
     assert all(len(r.rationale.split()) == 2 for r in records)
+    # The options that change the result are recorded with their defaults (the baseline was left out), so
+    # a file made before a default changed is not taken for one made with the new default.
+    recorded = json.loads(finished_marker_for(output).read_text())["settings"]["method_options"]
+    assert (recorded["n_steps"], recorded["baseline"]) == (4, "pad")
 
 
 def test_stopwords_never_enter_the_rationale(teacher: Path, tmp_path: Path) -> None:

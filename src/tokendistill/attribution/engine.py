@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokendistill.attribution.methods import METHODS, AttributionBatch, AttributionMethod
+from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.attribution.result import SequenceAttribution
 from tokendistill.attribution.words import WORD_AGGREGATIONS, WordAggregation, aggregate_word_scores
 from tokendistill.models import Batch, ModelFamily, family_of
@@ -74,15 +75,16 @@ def _check_embedding_contract(model: PreTrainedModel, family: ModelFamily, batch
 
 
 def _build_method(name: str, options: dict[str, object]) -> AttributionMethod:
-    """The method ``name`` with ``options``, naming any option it does not take."""
-    method_class = METHODS[name]
-    accepted = list(inspect.signature(method_class).parameters)
+    """The method ``name`` with ``options`` (its ``METHOD_OPTIONS`` declaration), naming any option it does
+    not take and any value outside the declared bounds."""
+    options_class = METHOD_OPTIONS[name]
+    accepted = [field.name for field in dataclasses.fields(options_class)]
     for option in options:
         if option not in accepted:
             raise ValueError(
                 f"method {name!r} takes no option {option!r}; its options: {', '.join(accepted) or 'none'}"
             )
-    return method_class(**options)
+    return METHODS[name](options_class(**options))
 
 
 def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -198,7 +200,8 @@ def attribute(
     Sources are truncated to ``max_source_length`` tokens and targets to ``max_target_length`` (default:
     the tokenizer's ``model_max_length``). Examples are batched by length and returned in input order;
     ``method_options`` go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for
-    integrated gradients).
+    integrated gradients, declared in ``tokendistill.attribution.options``); left out, they keep their
+    declared defaults.
     The model is used in eval mode and left as it was.
     """
     if method not in METHODS:

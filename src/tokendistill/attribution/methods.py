@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from transformers import PreTrainedModel
 
+from tokendistill.attribution.options import IntegratedGradientsOptions, NoOptions
 from tokendistill.models import Batch, ModelFamily
 
 
@@ -81,7 +82,12 @@ def negative_loss_gradient(batch: AttributionBatch) -> torch.Tensor:
 
 
 class AttributionMethod(ABC):
-    """A way to score source tokens; options are constructor arguments, checked before any work starts."""
+    """A way to score source tokens. Its options are one object, declared in
+    ``tokendistill.attribution.options`` (``METHOD_OPTIONS``) and checked when it is built, before any work
+    starts."""
+
+    def __init__(self, options: object | None = None) -> None:
+        self.options = options or NoOptions()
 
     @abstractmethod
     def __call__(self, batch: AttributionBatch) -> TokenScores:
@@ -129,16 +135,15 @@ class SaliencyPerToken(AttributionMethod):
         return TokenScores(total / batch.target_lengths[:, None], None)
 
 
-Baseline = Literal["zero", "pad"]
-
-
 class IntegratedGradients(AttributionMethod):
     """Integrated gradients of ``-L`` along the straight line from a baseline to ``e``.
 
-    The path integral uses Gauss-Legendre quadrature with ``n_steps`` nodes on [0, 1] (the same nodes and
-    weights as Captum's ``method="gausslegendre"``): for a smooth integrand it is far more accurate than a
-    Riemann sum with the same number of model passes. ``attribution_i = sum_d (e - b)_{i,d} * mean path
-    gradient_{i,d}``, so ``sum_i attribution_i ~= -L(e) + L(b)`` (completeness).
+    Its options are ``IntegratedGradientsOptions``: ``n_steps``, ``baseline`` (``"pad"`` by default) and
+    ``internal_batch_size``. The path integral uses Gauss-Legendre quadrature with ``n_steps`` nodes on
+    [0, 1] (the same nodes and weights as Captum's ``method="gausslegendre"``): for a smooth integrand it is
+    far more accurate than a Riemann sum with the same number of model passes. ``attribution_i = sum_d
+    (e - b)_{i,d} * mean path gradient_{i,d}``, so ``sum_i attribution_i ~= -L(e) + L(b)``
+    (completeness).
 
     ``baseline="zero"`` puts a zero vector at every source position (special tokens included) and
     ``"pad"`` the pad token's embedding; other positions keep their embeddings and the attention mask stays
@@ -154,20 +159,14 @@ class IntegratedGradients(AttributionMethod):
     discontinuous and slow convergence too; smooth ones (GELU, gated GELU) converge by ``n_steps=64``.
     """
 
-    def __init__(
-        self, n_steps: int = 50, baseline: Baseline = "zero", internal_batch_size: int | None = None
-    ) -> None:
-        if n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-        if baseline not in ("zero", "pad"):
-            raise ValueError(f"unknown baseline {baseline!r}; use 'zero' or 'pad'")
-        if internal_batch_size is not None and internal_batch_size < 1:
-            raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
-        self.n_steps, self.baseline, self.internal_batch_size = n_steps, baseline, internal_batch_size
+    options: IntegratedGradientsOptions
+
+    def __init__(self, options: IntegratedGradientsOptions | None = None) -> None:
+        super().__init__(options or IntegratedGradientsOptions())
 
     def baseline_embeddings(self, batch: AttributionBatch) -> torch.Tensor:
         embeddings = batch.embeddings
-        if self.baseline == "zero":
+        if self.options.baseline == "zero":
             baseline = torch.zeros_like(embeddings)
         else:
             pad = torch.tensor([batch.pad_token_id], device=embeddings.device)
@@ -179,18 +178,19 @@ class IntegratedGradients(AttributionMethod):
         embeddings = batch.embeddings
         wide = accumulation_dtype(embeddings)
         device = embeddings.device
-        nodes, weights = np.polynomial.legendre.leggauss(self.n_steps)  # on [-1, 1], weights sum to 2
+        n_steps = self.options.n_steps
+        nodes, weights = np.polynomial.legendre.leggauss(n_steps)  # on [-1, 1], weights sum to 2
         alphas = torch.tensor((nodes + 1) / 2, dtype=wide, device=device)
         step_weights = torch.tensor(weights / 2, dtype=wide, device=device)
 
         start = self.baseline_embeddings(batch).to(wide)
         delta = embeddings.to(wide) - start
         n_examples = embeddings.shape[0]
-        n_rows = n_examples * self.n_steps
-        row_example = torch.arange(n_examples, device=device).repeat_interleave(self.n_steps)
-        row_step = torch.arange(self.n_steps, device=device).repeat(n_examples)
+        n_rows = n_examples * n_steps
+        row_example = torch.arange(n_examples, device=device).repeat_interleave(n_steps)
+        row_step = torch.arange(n_steps, device=device).repeat(n_examples)
         path_gradient = torch.zeros_like(delta)
-        rows_per_pass = self.internal_batch_size or n_examples
+        rows_per_pass = self.options.internal_batch_size or n_examples
         for first in range(0, n_rows, rows_per_pass):
             example = row_example[first : first + rows_per_pass]
             step = row_step[first : first + rows_per_pass]

@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 import tokendistill
 from tokendistill.attribution.engine import attribute
 from tokendistill.attribution.methods import METHODS
+from tokendistill.attribution.options import result_option_defaults
 from tokendistill.attribution.rationale import rationale_text, select_rationale
 from tokendistill.attribution.records import (
     RationaleRecord,
@@ -283,6 +284,9 @@ def generate_rationales(
     output_path = Path(output_path)
     state = distributed_state()
     examples = load_examples(task, split, data_dir, task_options, limit)
+    # The options that change the output are recorded with their defaults, so a file made before a default
+    # changed is not taken for one made with the new default.
+    method_options = {**result_option_defaults(method), **method_options}
     settings = run_settings(
         model_name_or_path,
         task if isinstance(task, str) else task.name,

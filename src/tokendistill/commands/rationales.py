@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from tokendistill.attribution.methods import METHODS
+from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.attribution.sharding import StaleShardsError
 from tokendistill.attribution.stage import DTYPES, TARGET_CHOICES, distributed_state, generate_rationales
 from tokendistill.errors import TokendistillError
+from tokendistill.settings import add_setting_arguments, declared_settings
 
 HELP = (
     "Score every input word of a split with the teacher's gradients and write the top-k words of each "
@@ -57,12 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--output", type=Path, required=True, help="rationale file to write (.jsonl)")
     parser.add_argument("--method", default="saliency", choices=sorted(METHODS))
+    options = parser.add_argument_group("method options (each for the methods that take it)")
+    for options_class in dict.fromkeys(METHOD_OPTIONS.values()):
+        add_setting_arguments(options, options_class, only_given=True)
     parser.add_argument(
         "--method-option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="attribution option, repeatable (e.g. n_steps=32, baseline=pad, word_aggregation=max)",
+        help="another attribution option, repeatable (e.g. word_aggregation=max); method options may be "
+        "given this way too (n_steps=32)",
     )
     parser.add_argument("--k", type=int, default=5, help="words per rationale")
     parser.add_argument(
@@ -80,6 +86,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="delete shards left by a run with other settings"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def method_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The method options given as flags (refused for a method that does not take them) and the
+    ``--method-option`` pairs; a method option left out keeps its declared default."""
+    options = parse_key_values(args.method_option, "--method-option")
+    accepted = {item.name for item in declared_settings(METHOD_OPTIONS[args.method])}
+    for options_class in dict.fromkeys(METHOD_OPTIONS.values()):
+        for item in declared_settings(options_class):
+            if not hasattr(args, item.name):
+                continue
+            flag = item.flags[0]
+            if item.name not in accepted:
+                raise TokendistillError(f"{flag}: method {args.method!r} takes no option {item.name!r}")
+            if item.name in options:
+                raise TokendistillError(f"{flag}: {item.name} is also given as --method-option")
+            options[item.name] = getattr(args, item.name)
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             overwrite=args.overwrite,
             show_progress=not args.no_progress,
-            **parse_key_values(args.method_option, "--method-option"),
+            **method_options_from_args(args),
         )
     except StaleShardsError as error:  # shards of a run with other settings: the user chooses --overwrite
         raise TokendistillError(str(error)) from error

@@ -11,6 +11,7 @@ from tokendistill.commands.training_options import (
     task_from_args,
     train_config_from_args,
 )
+from tokendistill.settings import add_setting_arguments, settings_from_args
 from tokendistill.training.config import LoraSettings
 from tokendistill.training.teacher import train_teacher
 
@@ -27,26 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the teacher")
     lora = parser.add_argument_group("LoRA (the saved teacher has the adapters merged in)")
     lora.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
-    lora.add_argument("--lora-r", type=int, default=LoraSettings.r)
-    lora.add_argument("--lora-alpha", type=int, default=LoraSettings.alpha)
-    lora.add_argument("--lora-dropout", type=float, default=LoraSettings.dropout)
-    lora.add_argument(
-        "--lora-target-module",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="module to adapt, repeatable (default: the architecture's, q and v for T5)",
-    )
+    add_setting_arguments(lora, LoraSettings, prefix="lora_")
     add_training_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     lora = None
     if args.lora:
-        modules = tuple(args.lora_target_module) or None
-        lora = LoraSettings(
-            r=args.lora_r, alpha=args.lora_alpha, dropout=args.lora_dropout, target_modules=modules
-        )
+        lora = LoraSettings(**settings_from_args(args, LoraSettings, prefix="lora_"))
     result = train_teacher(
         args.model,
         task_from_args(args),

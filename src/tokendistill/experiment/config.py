@@ -15,22 +15,33 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
+from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.data.errors import DataError
-from tokendistill.training.config import bf16_unsupported, reserved_training_arg_problems
+from tokendistill.settings import Declared, choices_of, config_settings, describe_choices, optional_type
+from tokendistill.training.config import (
+    LoraSettings,
+    TrainConfig,
+    bf16_unsupported,
+    reserved_training_arg_problems,
+)
 from tokendistill.training.pretrained import ENCODER_DEPTH, PretrainedName, new_weight_markers
 
 Split = Literal["train", "validation", "test"]
@@ -241,39 +252,70 @@ class ModelConfig(Section):
         return str(path)
 
 
-class TrainingConfig(Section):
-    """Trainer settings (``tokendistill.training.config.TrainConfig`` less what the run decides: the
-    seed and the example limits). Defaults are Distilling Step-by-Step's: lr 5e-5, batch 64, 10k steps,
-    evaluation and checkpoints every 250 steps, 1024 input tokens, generation up to 64 tokens.
-    ``training_args`` passes other ``TrainingArguments`` fields through."""
+class SettingsSection(Section):
+    """A section whose fields are the settings of a settings dataclass (``settings_section``)."""
 
-    learning_rate: float = Field(default=5e-5, gt=0)
-    batch_size: int = Field(default=64, gt=0)
-    eval_batch_size: int = Field(default=64, gt=0)
-    gradient_accumulation_steps: int = Field(default=1, gt=0)
-    max_steps: int = Field(default=10_000, gt=0)
-    eval_steps: int = Field(default=250, gt=0)
-    save_total_limit: int | None = Field(default=2, gt=0)
-    logging_steps: int = Field(default=50, gt=0)
-    warmup_steps: int = Field(default=0, ge=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-    learning_rate_multipliers: dict[str, float] = Field(default_factory=dict)  # name part -> lr factor
-    task_passes: Literal[1, 2] = 1  # two-task students: one forward pass over both tasks, or one per task
-    max_input_length: int = Field(default=1024, gt=0)
-    max_target_length: int = Field(default=256, gt=0)
-    max_new_tokens: int = Field(default=64, gt=0)
-    bf16: bool = False
-    report_to: list[str] = Field(default_factory=list)
-    training_args: dict[str, Any] = Field(default_factory=dict)
+    # Fields declared with dump_default=False: left out of the dump (so of stage fingerprints) at their
+    # default, so runs fingerprinted before the field existed stay up to date.
+    left_out_at_default: ClassVar[frozenset[str]] = frozenset()
 
-    @field_validator("task_passes", mode="before")
-    @classmethod
-    def _not_a_bool(cls, value: Any) -> Any:
-        if isinstance(value, bool):  # true == 1, so the Literal alone would take it
-            raise ValueError(f"expected 1 or 2 (got {value!r})")
+    @model_serializer(mode="wrap")
+    def _leave_out_new_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.left_out_at_default:
+            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True):
+                data.pop(name, None)
+        return data
+
+
+def _not_a_bool(choices: tuple[Any, ...]) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) and not any(isinstance(choice, bool) for choice in choices):
+            # true == 1, so the Literal alone would take it
+            raise ValueError(f"expected {describe_choices(choices)} (got {value!r})")
         return value
 
-    @field_validator("training_args")
+    return BeforeValidator(check)
+
+
+def _config_field(item: Declared) -> tuple[Any, Any]:
+    """A setting as a pydantic field: its type (YAML has lists, not tuples) and default, its help as the
+    description."""
+    kind, default = item.type, item.default
+    inner, optional = optional_type(kind)
+    if typing.get_origin(inner) is tuple:
+        kind = list[typing.get_args(inner)[0]] | None if optional else list[typing.get_args(inner)[0]]
+        default = None if default is None else list(default)
+    choices = choices_of(kind)
+    if choices is not None:
+        kind = Annotated[kind, _not_a_bool(choices)]
+    if isinstance(default, list | dict):
+        return kind, Field(default_factory=lambda: type(default)(default), description=item.setting.help)
+    return kind, Field(default=default, description=item.setting.help)
+
+
+def settings_section(name: str, base: type[SettingsSection], doc: str, *settings: type) -> type:
+    """The config section ``name``: ``base`` (with any fields and checks of its own) plus a field for each
+    setting of the settings dataclasses ``settings`` that the config has
+    (``tokendistill.settings.config_settings``)."""
+    items = [item for cls in settings for item in config_settings(cls)]
+    names = [item.name for item in items]
+    clashes = {name for name in names if names.count(name) > 1} | (set(names) & set(base.model_fields))
+    if clashes:
+        raise TypeError(f"{name}: settings declared twice: {', '.join(sorted(clashes))}")
+    section = create_model(
+        name,
+        __base__=base,
+        __module__=__name__,
+        __doc__=doc,
+        **{item.name: _config_field(item) for item in items},
+    )
+    section.left_out_at_default = frozenset(item.name for item in items if not item.setting.dump_default)
+    return section
+
+
+class _TrainingChecks(SettingsSection):
+    @field_validator("training_args", check_fields=False)
     @classmethod
     def _run_decides_output(cls, training_args: dict[str, Any]) -> dict[str, Any]:
         for key, why in reserved_training_arg_problems(training_args).items():
@@ -283,13 +325,25 @@ class TrainingConfig(Section):
         return training_args
 
 
-class LoraConfig(Section):
-    """LoRA adapters through peft (``target_modules`` null lets peft pick the architecture's default)."""
+TrainingConfig = settings_section(
+    "TrainingConfig",
+    _TrainingChecks,
+    """Trainer settings: the fields of ``tokendistill.training.config.TrainConfig`` less what the run
+    decides (the seed and the example limits), with the same defaults and bounds (Distilling
+    Step-by-Step's: lr 5e-5, batch 64, 10k steps, evaluation and checkpoints every 250 steps, 1024 input
+    tokens, generation up to 64 tokens). ``training_args`` passes other ``TrainingArguments`` fields
+    through.""",
+    TrainConfig,
+)
 
-    r: int = Field(default=16, gt=0)
-    alpha: int = Field(default=32, gt=0)
-    dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: list[str] | None = None
+
+LoraConfig = settings_section(
+    "LoraConfig",
+    SettingsSection,
+    """LoRA adapters through peft: the fields of ``tokendistill.training.config.LoraSettings``
+    (``target_modules`` null lets peft pick the architecture's default).""",
+    LoraSettings,
+)
 
 
 class TeacherConfig(ModelConfig):
@@ -298,20 +352,22 @@ class TeacherConfig(ModelConfig):
     seed: int = 0
 
 
-class AttributionConfig(Section):
-    """How teacher rationales are made: the gradient method, the number of words k, the IG path length and
-    baseline, and whether the teacher's own prediction or the gold target is explained."""
-
+class _AttributionChoices(SettingsSection):
     method: Method = "saliency"
     k: K = 5
-    n_steps: int = Field(default=50, gt=1)
-    # Integrated gradients' starting point. "pad" (the pad token's embedding at every position) by default,
-    # because the all-zero baseline is degenerate on T5-family teachers: their RMSNorm makes the path
-    # singular near zero and completeness fails at any practical n_steps (see IntegratedGradients).
-    baseline: Literal["zero", "pad"] = "pad"
     target: Literal["prediction", "gold"] = "prediction"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     batch_size: int = Field(default=16, gt=0)
+
+
+AttributionConfig = settings_section(
+    "AttributionConfig",
+    _AttributionChoices,
+    """How teacher rationales are made: the gradient method, the number of words k, whether the teacher's
+    own prediction or the gold target is explained, and the methods' options (integrated gradients' path
+    length and baseline), which are declared with the methods (``tokendistill.attribution.options``).""",
+    *dict.fromkeys(METHOD_OPTIONS.values()),
+)
 
 
 class StudentModelConfig(ModelConfig):

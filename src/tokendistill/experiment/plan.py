@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.experiment.config import AttributionConfig, ExperimentConfig, Method, Mode
+from tokendistill.settings import declared_settings
 
 StageKind = Literal["teacher", "rationales", "sample-rationales", "student", "evaluate", "report"]
 STAGE_KINDS: tuple[StageKind, ...] = (
@@ -111,10 +113,23 @@ def variant_alpha(config: ExperimentConfig, variant: StudentVariant) -> float:
 
 
 def method_options(attribution: AttributionConfig, method: Method) -> dict[str, Any]:
-    """The options of ``method`` that the config sets (integrated gradients' path length and baseline)."""
-    if method == "integrated_gradients":
-        return {"n_steps": attribution.n_steps, "baseline": attribution.baseline}
-    return {}
+    """The options of ``method`` that change its result, as the config sets them (integrated gradients'
+    path length and baseline): part of the rationale stages' inputs."""
+    return {
+        item.name: getattr(attribution, item.name)
+        for item in declared_settings(METHOD_OPTIONS[method])
+        if item.setting.changes_result
+    }
+
+
+def method_settings(attribution: AttributionConfig, method: Method) -> dict[str, Any]:
+    """What a rationale stage passes to ``method``: ``method_options`` and the options that change only
+    speed or memory where the config sets them to other than their default."""
+    settings = method_options(attribution, method)
+    for item in declared_settings(METHOD_OPTIONS[method]):
+        if not item.setting.changes_result and getattr(attribution, item.name) != item.default:
+            settings[item.name] = getattr(attribution, item.name)
+    return settings
 
 
 def _attribution_inputs(config: ExperimentConfig, method: Method, k: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from tokendistill.attribution.stage import generate_rationales
-from tokendistill.experiment.config import ExperimentConfig, ModelConfig, TrainingConfig
+from tokendistill.experiment.config import ExperimentConfig, LoraConfig, ModelConfig, TrainingConfig
 from tokendistill.experiment.plan import (
     MODEL_DIR,
     RATIONALE_FILE,
@@ -24,7 +24,7 @@ from tokendistill.experiment.plan import (
     TEACHER,
     StageKind,
     StudentVariant,
-    method_options,
+    method_settings,
     rationale_key,
     variant_alpha,
 )
@@ -55,6 +55,15 @@ def train_config(training: TrainingConfig, seed: int, spec: ModelConfig | None =
             **settings["learning_rate_multipliers"],
         }
     return TrainConfig(**settings, seed=seed)
+
+
+def lora_settings(lora: LoraConfig | None) -> LoraSettings | None:
+    """The teacher's LoRA settings; an empty ``target_modules`` leaves the choice to peft, as null does."""
+    if lora is None:
+        return None
+    settings = lora.model_dump()
+    settings["target_modules"] = tuple(settings["target_modules"] or ()) or None
+    return LoraSettings(**settings)
 
 
 def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: int) -> str:
@@ -93,16 +102,11 @@ def initial_model(spec: ModelConfig, task: ExperimentTask, folder: Path, seed: i
 def teacher_stage(ctx: StageContext) -> None:
     teacher = ctx.config.teacher
     task = ExperimentTask(ctx.config.task)
-    lora = None
-    if teacher.lora is not None:
-        settings = teacher.lora
-        target_modules = tuple(settings.target_modules) if settings.target_modules else None
-        lora = LoraSettings(settings.r, settings.alpha, settings.dropout, target_modules)
     train_teacher(
         initial_model(teacher, task, ctx.dir / "init", teacher.seed),
         task,
         ctx.dir / MODEL_DIR,
-        lora=lora,
+        lora=lora_settings(teacher.lora),
         config=train_config(teacher.training, teacher.seed, teacher),
         resume=True,
     )
@@ -111,7 +115,7 @@ def teacher_stage(ctx: StageContext) -> None:
 def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -> None:
     attribution = ctx.config.attribution
     method, k = ctx.stage.params["method"], ctx.stage.params["k"]
-    options = method_options(attribution, method)
+    options = method_settings(attribution, method)
     generate_rationales(
         ctx.output_of(TEACHER) / MODEL_DIR,
         ExperimentTask(ctx.config.task),

@@ -4,16 +4,28 @@ The paper (arXiv 2409.12586) is silent on most hyper-parameters, so the defaults
 (google-research/distilling-step-by-step): learning rate 5e-5, 64 examples a step, 10,000 steps,
 evaluation every 250 steps, inputs up to 1024 tokens, generation up to 64 tokens.
 
-torch and transformers are imported where the arguments are built, so the experiment config can check its
-training sections against the rules here without loading them.
+The experiment config's ``training`` sections and the training commands' flags are made from
+``TrainConfig``'s declarations, so torch and transformers are imported only where the arguments are built:
+loading a config does not load them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from annotated_types import Ge, Lt
+
+from tokendistill.settings import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    check_settings,
+    setting,
+)
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -53,51 +65,65 @@ def bf16_unsupported(training_args: Mapping[str, Any] | None = None) -> str | No
 class TrainConfig:
     """Everything a teacher or student run needs besides the model, the task and the output folder.
 
-    ``batch_size`` counts examples per device and step; a multi-task student turns each example into two
-    sequences (``predict:`` and ``explain:``), as DSS does. ``eval_steps`` is also the checkpoint interval,
-    so the best checkpoint on the validation split can be restored at the end. ``training_args`` passes any
-    other ``TrainingArguments`` field through (e.g. ``{"lr_scheduler_type": "constant"}``).
+    Each setting is declared once here (``tokendistill.settings``): the checks below, the command-line
+    flags of ``train-teacher`` and ``train-student`` and the ``training`` sections of the experiment
+    config are made from these declarations. ``batch_size`` counts examples per device and step; a
+    multi-task student turns each example into two sequences (``predict:`` and ``explain:``), as DSS does.
+    ``eval_steps`` is also the checkpoint interval, so the best checkpoint on the validation split can be
+    restored at the end.
     """
 
-    learning_rate: float = 5e-5
-    batch_size: int = 64
-    eval_batch_size: int = 64
-    gradient_accumulation_steps: int = 1
-    max_steps: int | None = 10_000
-    num_epochs: float = 1.0  # used only when max_steps is None
-    eval_steps: int = 250
-    save_total_limit: int | None = 2
-    logging_steps: int = 50
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    # Parameters whose name contains a key train at learning_rate * value, e.g. {"crossattention": 10.0}
-    # for new weights next to pretrained ones (the MiniLM teacher); all others at learning_rate.
-    learning_rate_multipliers: dict[str, float] = field(default_factory=dict)
-    # Two-task students: 1 = both tasks in one padded forward pass; 2 = one pass per task, as DSS runs it.
-    # The loss is identical; which is faster depends on the device and the rationale length
-    # (benchmarks/student_step.py: on CPU two passes won with long rationales).
-    task_passes: int = 1
-    seed: int = 0
-    max_input_length: int = 1024
-    max_target_length: int = 256
-    max_new_tokens: int = 64
-    max_train_examples: int | None = None  # first N training examples (smoke runs)
-    max_eval_examples: int | None = None  # first N validation examples used for model selection
-    bf16: bool = False
-    report_to: tuple[str, ...] = ()  # e.g. ("tensorboard",) or ("wandb",)
-    training_args: dict[str, Any] = field(default_factory=dict)
+    learning_rate: PositiveFloat = setting(5e-5, help="peak learning rate")
+    batch_size: PositiveInt = setting(64, help="examples per device and step")
+    eval_batch_size: PositiveInt = setting(64, help="examples per device in a validation batch")
+    gradient_accumulation_steps: PositiveInt = setting(1, help="steps whose gradients add up to one update")
+    max_steps: PositiveInt | None = setting(10_000, help="optimizer steps; none: train num_epochs instead")
+    # Added to the config after runs were fingerprinted: left out of the dump at its default.
+    num_epochs: PositiveFloat = setting(
+        1.0, help="epochs, used only when max_steps is none", aliases=("--epochs",), dump_default=False
+    )
+    eval_steps: PositiveInt = setting(250, help="validate and checkpoint every N steps")
+    save_total_limit: PositiveInt | None = setting(
+        2, help="checkpoints kept, the best one among them; none: all of them"
+    )
+    logging_steps: PositiveInt = setting(50, help="log the training loss every N steps")
+    warmup_steps: NonNegativeInt = setting(0, help="steps of linear learning-rate warm-up")
+    weight_decay: NonNegativeFloat = setting(0.0, help="AdamW weight decay")
+    learning_rate_multipliers: dict[str, PositiveFloat] = setting(
+        factory=dict,
+        flag="--learning-rate-multiplier",
+        help="parameters whose name contains KEY train at learning_rate * VALUE, the others at "
+        "learning_rate (e.g. crossattention=10 for new weights next to pretrained ones)",
+    )
+    # Which is faster depends on the device and the rationale length (benchmarks/student_step.py: on CPU
+    # two passes won with long rationales).
+    task_passes: Literal[1, 2] = setting(
+        1,
+        help="two-task students: 1 forward pass over both tasks' padded sequences, or 2 (one per task, as "
+        "DSS runs it); the loss is the same",
+    )
+    # The run decides the seed (a config's seeds and teacher.seed) and the example limits (its task section).
+    seed: int = setting(0, in_config=False, help="random seed")
+    max_input_length: PositiveInt = setting(1024, help="input tokens (longer inputs are truncated)")
+    max_target_length: PositiveInt = setting(256, help="target tokens (longer targets are truncated)")
+    max_new_tokens: PositiveInt = setting(64, help="generation length in validation")
+    max_train_examples: PositiveInt | None = setting(
+        None, in_config=False, help="only the first N training examples (smoke runs)"
+    )
+    max_eval_examples: PositiveInt | None = setting(
+        None, in_config=False, help="only the first N validation examples, for model selection"
+    )
+    bf16: bool = setting(False, help="bfloat16 mixed precision")
+    report_to: tuple[str, ...] = setting((), metavar="TOOL", help="where to log: tensorboard, wandb, ...")
+    training_args: dict[str, Any] = setting(
+        factory=dict,
+        flag="--training-arg",
+        help="any other TrainingArguments field (e.g. lr_scheduler_type=constant); not output_dir: "
+        "checkpoints go in the model folder",
+    )
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "eval_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
-        for key, factor in self.learning_rate_multipliers.items():
-            if not factor > 0:
-                raise ValueError(f"TrainConfig.learning_rate_multipliers[{key!r}] must be > 0, got {factor}")
-        if self.task_passes not in (1, 2):
-            raise ValueError(f"TrainConfig.task_passes must be 1 or 2, got {self.task_passes}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"TrainConfig.max_steps must be at least 1 or None, got {self.max_steps}")
+        check_settings(self)
         for key, why in reserved_training_arg_problems(self.training_args).items():
             raise ValueError(f"TrainConfig.training_args may not set {key!r}: {why}")
 
@@ -106,14 +132,23 @@ class TrainConfig:
 class LoraSettings:
     """LoRA adapters for a teacher too large to fine-tune fully (the paper's teacher is Flan-T5 3B).
 
-    ``target_modules=None`` lets peft pick the architecture's attention projections (``q`` and ``v`` for T5,
-    ``q_proj`` and ``v_proj`` for BART).
+    Declared once, like ``TrainConfig``: the ``--lora-*`` flags of ``train-teacher`` and a config's
+    ``teacher.lora`` section are made from these fields.
     """
 
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] | None = None
+    r: PositiveInt = setting(16, help="rank of the adapters")
+    alpha: PositiveInt = setting(32, help="scale of the adapters' update: alpha / r")
+    dropout: Annotated[float, Ge(0), Lt(1)] = setting(0.05, help="dropout on the adapters' input")
+    target_modules: tuple[str, ...] | None = setting(
+        None,
+        flag="--target-module",
+        metavar="NAME",
+        help="a module to adapt; left out (null in a config): peft picks the architecture's attention "
+        "projections (q and v for T5, q_proj and v_proj for BART)",
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 def training_arguments(config: TrainConfig, output_dir: str | Path) -> TrainingArguments:
