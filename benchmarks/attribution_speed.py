@@ -10,6 +10,14 @@
   over target tokens (Inseq's Captum saliency takes |gradient| elementwise, which the L2 norm ignores);
 * ``integrated_gradients`` cost relative to ``n_steps`` times saliency.
 
+The same comparisons are made for a decoder-only model (a random-weight Llama of the same size, one
+sequence of source then target tokens; its tokenizer prepends ``<s>`` and the target ends with ``</s>``):
+saliency against one training-style forward + backward pass over the same batches, and ``saliency`` and
+``saliency_per_token`` against Inseq's decoder-only saliency forced to the same continuations (Inseq
+attributes a decoder-only model's forced continuation one example at a time, one forward and backward pass
+per generated token; its per-step attributions of the prompt tokens, L2 over the embedding and averaged over
+steps, are our ``saliency_per_token``). These go under ``decoder_only`` in the JSON and in a second table.
+
 Inputs are synthetic math word problems whose targets are equations of 13-22 tokens, explained against the
 gold target (no generation). Writes ``attribution_speed.json`` and ``attribution_speed.md``.
 
@@ -20,6 +28,7 @@ gold target (no generation). Writes ``attribution_speed.json`` and ``attribution
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import statistics
@@ -38,14 +47,16 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from benchlib import cpu_name, default_paths, write_outputs
 from tokendistill.attribution import SequenceAttribution, attribute
 from tokendistill.data.tasks import get_task
-from tokendistill.models import IGNORE_INDEX
+from tokendistill.models import IGNORE_INDEX, CausalFamily
 from tokendistill.models.tiny import SIZES, build_model, train_tokenizer
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (< 30 s)")
-    parser.add_argument("--size", default="small", choices=sorted(SIZES), help="T5 size from models/tiny.py")
+    parser.add_argument(
+        "--size", default="small", choices=sorted(SIZES), help="T5 and Llama size from models/tiny.py"
+    )
     parser.add_argument("--examples", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--ig-steps", type=int, default=16, help="integrated gradients path points")
@@ -125,6 +136,36 @@ def training_pass(
     return run
 
 
+def causal_training_pass(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    batch_size: int,
+    device: torch.device,
+) -> Callable[[], None]:
+    """The decoder-only training pass: one forward + backward (w.r.t. the parameters) over the batches a
+    decoder-only student trains on (``CausalFamily.collate``: source then target, loss on the target)."""
+    family = CausalFamily()
+    source_ids = tokenizer(list(sources))["input_ids"]
+    target_ids = family.encode_targets(tokenizer, targets)
+    batches = []
+    for indices in length_sorted_batches([len(ids) for ids in source_ids], batch_size):
+        batch = family.collate(
+            [source_ids[i] for i in indices], [target_ids[i] for i in indices], tokenizer.pad_token_id, model
+        )
+        batches.append({key: value.to(device) for key, value in batch.items()})
+
+    def run() -> None:
+        model.train(False)
+        for batch in batches:
+            model.zero_grad(set_to_none=True)
+            model(**batch, use_cache=False).loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    return run
+
+
 def inseq_per_token_saliency(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -168,6 +209,58 @@ def inseq_per_token_saliency(
     return run, per_source_token
 
 
+def inseq_decoder_only_saliency(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    device: torch.device,
+) -> tuple[Callable[[], Any], Callable[[Any], list[np.ndarray]]]:
+    """Inseq's saliency on a decoder-only model, forced to continue each source with its target and the
+    end-of-sequence token, and the reduction of its output to one score per source (prompt) token.
+
+    A forced decoder-only continuation is the prompt text followed by the continuation text (Inseq's rule);
+    Inseq runs such continuations one example at a time whatever the batch size. The reduction checks that
+    Inseq explained exactly our token ids: ``tokenizer(source)`` then the target's ids and ``</s>``.
+    """
+    import inseq
+
+    # Inseq warns on every call that forced decoder-only continuations go one at a time; that is said here.
+    logging.getLogger("inseq.models.attribution_model").setLevel(logging.ERROR)
+    inseq_model = inseq.load_model(model, "saliency", tokenizer=tokenizer, device=str(device))
+    continuations = [
+        f"{source} {target}{tokenizer.eos_token}" for source, target in zip(sources, targets, strict=True)
+    ]
+    source_ids = tokenizer(list(sources))["input_ids"]
+    sequences = [
+        ids + target
+        for ids, target in zip(source_ids, CausalFamily().encode_targets(tokenizer, targets), strict=True)
+    ]
+
+    def run() -> Any:
+        return inseq_model.attribute(
+            list(sources),
+            continuations,
+            attributed_fn="probability",
+            logprob=True,
+            batch_size=1,
+            show_progress=False,
+        )
+
+    def per_source_token(output: Any) -> list[np.ndarray]:
+        scores = []
+        for index, sequence in enumerate(output.sequence_attributions):
+            if [token.id for token in sequence.target] != sequences[index]:
+                raise RuntimeError(f"Inseq explained other tokens for example {index}")
+            # (sequence positions, generated steps, embedding dim): the prompt's rows, L2 over the
+            # embedding, mean over the steps (every step sees the whole prompt)
+            attributions = sequence.target_attributions[: len(source_ids[index])].double()
+            scores.append(attributions.norm(dim=-1).mean(dim=1).cpu().numpy())
+        return scores
+
+    return run, per_source_token
+
+
 def correlations(ours: Sequence[SequenceAttribution], theirs: Sequence[np.ndarray]) -> dict[str, float]:
     rhos = [spearmanr(a.token_scores, b).statistic for a, b in zip(ours, theirs, strict=True)]
     return {"mean": float(np.mean(rhos)), "min": float(np.min(rhos))}
@@ -186,6 +279,60 @@ def token_counts(lengths: Sequence[int]) -> dict[str, float]:
 
 def rate(n: int, seconds: float) -> dict[str, float]:
     return {"seconds": seconds, "examples_per_s": n / seconds}
+
+
+def decoder_only_benchmark(
+    args: argparse.Namespace, device: torch.device, examples: Sequence[Any]
+) -> dict[str, Any]:
+    """The decoder-only rows: a random Llama of ``args.size`` on the same sources and targets."""
+    tokenizer = train_tokenizer(
+        [f"{e.source} {e.target}" for e in examples], vocab_size=500, decoder_only=True
+    )
+    model = build_model(tokenizer, "llama", size=args.size, seed=0).to(device).eval()
+    sources = [example.source for example in examples[: args.examples]]
+    targets = [example.target for example in examples[: args.examples]]
+    n, batch_size = len(sources), args.batch_size
+
+    def ours(method: str) -> Callable[[], list[SequenceAttribution]]:
+        return lambda: attribute(model, tokenizer, sources, targets, method=method, batch_size=batch_size)
+
+    inseq_run, inseq_reduce = inseq_decoder_only_saliency(model, tokenizer, sources, targets, device)
+    seconds = median_seconds(
+        {
+            "saliency": ours("saliency"),
+            "training_pass": causal_training_pass(model, tokenizer, sources, targets, batch_size, device),
+            "saliency_per_token": ours("saliency_per_token"),
+            "inseq_saliency": inseq_run,
+        },
+        args.repeats,
+        device,
+    )
+    saliency, inseq_seconds = seconds["saliency"], seconds["inseq_saliency"]
+    inseq_scores = inseq_reduce(inseq_run())
+    per_token_scores = ours("saliency_per_token")()
+    saliency_scores = ours("saliency")()
+    target_ids = CausalFamily().encode_targets(tokenizer, targets)
+    return {
+        "settings": {
+            "model": f"Llama {args.size} {SIZES[args.size]}, random weights, vocab {len(tokenizer)}",
+            "examples": n,
+            "batch_size": batch_size,
+            "inseq_batch_size": 1,  # Inseq's limit for forced decoder-only continuations
+            "source_tokens": token_counts([len(ids) for ids in tokenizer(sources)["input_ids"]]),
+            "target_tokens": token_counts([len(ids) for ids in target_ids]),  # </s> included
+        },
+        "results": {
+            **{name: rate(n, value) for name, value in seconds.items()},
+            "saliency_vs_training_pass": seconds["training_pass"] / saliency,
+            "saliency_speedup_vs_inseq": inseq_seconds / saliency,
+            "saliency_per_token_speedup_vs_inseq": inseq_seconds / seconds["saliency_per_token"],
+            "spearman_saliency_per_token_vs_inseq": correlations(per_token_scores, inseq_scores),
+            "max_relative_difference_saliency_per_token_vs_inseq": max_relative_difference(
+                per_token_scores, inseq_scores
+            ),
+            "spearman_saliency_vs_inseq": correlations(saliency_scores, inseq_scores),
+        },
+    }
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -258,6 +405,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "integrated_gradients_cost_vs_n_steps_saliency": seconds["integrated_gradients"]
             / (args.ig_steps * saliency),
         },
+        "decoder_only": decoder_only_benchmark(args, device, examples),
     }
 
 
@@ -287,6 +435,7 @@ def markdown(report: dict[str, Any]) -> str:
         ),
     ]
     spearman = r["spearman_saliency_per_token_vs_inseq"]
+    decoder_only = report.get("decoder_only")
     lines = [
         "# Attribution speed",
         "",
@@ -306,8 +455,49 @@ def markdown(report: dict[str, Any]) -> str:
         f"{r['max_relative_difference_saliency_per_token_vs_inseq']:.2e}. Our saliency (norm of the mean "
         f"gradient, a different definition) vs Inseq: mean {r['spearman_saliency_vs_inseq']['mean']:.3f}.",
         "",
+        *(decoder_only_markdown(decoder_only, settings["repeats"]) if decoder_only else []),
     ]
     return "\n".join(lines)
+
+
+def decoder_only_markdown(section: dict[str, Any], repeats: int) -> list[str]:
+    settings, r = section["settings"], section["results"]
+    rows = [
+        (
+            "saliency (ours, batched)",
+            r["saliency"],
+            f"{r['saliency_vs_training_pass']:.2f} x a training pass",
+        ),
+        ("training pass (forward + backward)", r["training_pass"], "the floor for exact gradient saliency"),
+        (
+            "saliency_per_token (ours)",
+            r["saliency_per_token"],
+            f"{r['saliency_per_token_speedup_vs_inseq']:.1f} x Inseq",
+        ),
+        (
+            "Inseq saliency (one example at a time)",
+            r["inseq_saliency"],
+            f"ours (saliency) is {r['saliency_speedup_vs_inseq']:.1f} x faster",
+        ),
+    ]
+    spearman = r["spearman_saliency_per_token_vs_inseq"]
+    return [
+        "## Decoder-only",
+        "",
+        f"{settings['model']}; the same {settings['examples']} examples, batch size {settings['batch_size']} "
+        f"(Inseq: {settings['inseq_batch_size']}), source tokens {settings['source_tokens']}, target tokens "
+        f"{settings['target_tokens']} (</s> included); timed in the same way ({repeats} repeats).",
+        "",
+        "| method | examples/s | seconds | comparison |",
+        "|---|---:|---:|---|",
+        *(f"| {name} | {m['examples_per_s']:.2f} | {m['seconds']:.3f} | {note} |" for name, m, note in rows),
+        "",
+        f"Spearman correlation of per-source-token scores, our saliency_per_token vs Inseq's decoder-only "
+        f"saliency (same definition): mean {spearman['mean']:.4f}, min {spearman['min']:.4f}; largest "
+        f"relative difference {r['max_relative_difference_saliency_per_token_vs_inseq']:.2e}. Our saliency "
+        f"vs Inseq: mean {r['spearman_saliency_vs_inseq']['mean']:.3f}.",
+        "",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

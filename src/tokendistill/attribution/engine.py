@@ -16,7 +16,7 @@ from tokendistill.attribution.methods import METHODS, AttributionBatch, Attribut
 from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.attribution.result import SequenceAttribution
 from tokendistill.attribution.words import WORD_AGGREGATIONS, WordAggregation, aggregate_word_scores
-from tokendistill.models import Batch, ModelFamily, family_of
+from tokendistill.models import Batch, EncodedSource, ModelFamily, encode_sources, family_of
 
 
 @contextmanager
@@ -121,6 +121,21 @@ def _check_nonempty(token_ids: Sequence[Sequence[int]], what: str) -> None:
             raise ValueError(f"{what}[{index}] tokenizes to no tokens")
 
 
+def _text_positions(prompt_mask: torch.Tensor, text_masks: Sequence[Sequence[bool]]) -> torch.Tensor:
+    """``prompt_mask`` (the family's source positions, whatever the padding) narrowed to the positions of
+    each row's source-text tokens: the row's ``i``-th prompt position is its prompt's ``i``-th token."""
+    if all(all(mask) for mask in text_masks):
+        return prompt_mask
+    narrowed = prompt_mask.clone()
+    for row, mask in enumerate(text_masks):
+        positions = prompt_mask[row].nonzero().flatten()
+        if len(positions) != len(mask):
+            raise AssertionError(f"{len(positions)} source positions for a prompt of {len(mask)} tokens")
+        keep = torch.tensor(mask, dtype=torch.bool, device=positions.device)
+        narrowed[row, positions[~keep]] = False
+    return narrowed
+
+
 class _BatchScores(NamedTuple):
     """Per-example results of the attribution passes, in input order."""
 
@@ -134,6 +149,7 @@ def _score_batches(
     family: ModelFamily,
     attribution_method: AttributionMethod,
     token_ids: Sequence[Sequence[int]],
+    text_masks: Sequence[Sequence[bool]],
     label_ids: Sequence[Sequence[int]],
     batches: list[list[int]],
     pad_token_id: int,
@@ -141,7 +157,9 @@ def _score_batches(
 ) -> _BatchScores:
     """Run ``attribution_method`` over ``batches`` and keep each example's scores at its source positions.
 
-    Results move to the CPU once per batch (no per-example device syncs)."""
+    ``text_masks`` mark, per example, the prompt tokens that are the source text's: the others (a chat
+    template's) are inputs held fixed, like a decoder-only model's target, and get no score. Results move
+    to the CPU once per batch (no per-example device syncs)."""
     n_examples = len(token_ids)
     results = _BatchScores(
         [np.empty(0, dtype=np.float32)] * n_examples, [None] * n_examples, [None] * n_examples
@@ -152,7 +170,7 @@ def _score_batches(
         )
         with torch.no_grad():
             embeddings = model.get_input_embeddings()(inputs["input_ids"])
-        source_mask = family.source_mask(inputs)
+        source_mask = _text_positions(family.source_mask(inputs), [text_masks[i] for i in indices])
         batch = AttributionBatch(
             model=model,
             family=family,
@@ -188,6 +206,7 @@ def attribute(
     show_progress: bool = False,
     max_source_length: int | None = None,
     max_target_length: int | None = None,
+    chat_template: bool = False,
     **method_options: object,
 ) -> list[SequenceAttribution]:
     """Attribute each target to its source's tokens and words with ``method`` (a key of ``METHODS``).
@@ -202,6 +221,10 @@ def attribute(
     ``method_options`` go to the method (e.g. ``n_steps``, ``baseline`` and ``internal_batch_size`` for
     integrated gradients, declared in ``tokendistill.attribution.options``); left out, they keep their
     declared defaults.
+    ``chat_template=True`` wraps each source as a user message in the tokenizer's chat template
+    (``tokendistill.models.prompt``): the model conditions on (and generates after) the templated prompt,
+    but only the tokens of the source text are scored, so ``token_ids``, ``token_offsets`` and the scores
+    cover the source text alone and no template token reaches a word.
     The model is used in eval mode and left as it was.
     """
     if method not in METHODS:
@@ -213,14 +236,8 @@ def attribute(
     sources = list(sources)
     if not sources:
         return []
-    encoded = tokenizer(
-        sources,
-        truncation=True,
-        max_length=max_source_length,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    token_ids: list[list[int]] = encoded["input_ids"]
+    encoded = encode_sources(tokenizer, sources, max_length=max_source_length, chat_template=chat_template)
+    token_ids = [prompt.input_ids for prompt in encoded]
     _check_nonempty(token_ids, "sources")
     batches = _length_sorted_batches([len(ids) for ids in token_ids], batch_size)
 
@@ -255,6 +272,7 @@ def attribute(
                 family,
                 attribution_method,
                 token_ids,
+                [prompt.text_mask for prompt in encoded],
                 label_ids,
                 batches,
                 tokenizer.pad_token_id,
@@ -262,22 +280,32 @@ def attribute(
             )
 
     return [
-        SequenceAttribution(
-            source=source,
-            target=targets[index],
-            method=method,
-            token_ids=token_ids[index],
-            token_offsets=[tuple(span) for span in encoded["offset_mapping"][index]],
-            token_scores=scored.token_scores[index],
-            signed_token_scores=scored.signed[index],
-            words=aggregate_word_scores(
-                source,
-                encoded["offset_mapping"][index],
-                scored.token_scores[index],
-                encoded["special_tokens_mask"][index],
-                word_aggregation,
-            ),
-            convergence_delta=scored.convergence_deltas[index],
-        )
+        _sequence_attribution(source, targets[index], method, encoded[index], scored, index, word_aggregation)
         for index, source in enumerate(sources)
     ]
+
+
+def _sequence_attribution(
+    source: str,
+    target: str,
+    method: str,
+    prompt: EncodedSource,
+    scored: _BatchScores,
+    index: int,
+    word_aggregation: WordAggregation,
+) -> SequenceAttribution:
+    """One example's result, over the tokens of its source text (scores come for exactly those)."""
+    text = [position for position, inside in enumerate(prompt.text_mask) if inside]
+    offsets = [prompt.offsets[position] for position in text]
+    special = [prompt.special_tokens_mask[position] for position in text]
+    return SequenceAttribution(
+        source=source,
+        target=target,
+        method=method,
+        token_ids=[prompt.input_ids[position] for position in text],
+        token_offsets=offsets,
+        token_scores=scored.token_scores[index],
+        signed_token_scores=scored.signed[index],
+        words=aggregate_word_scores(source, offsets, scored.token_scores[index], special, word_aggregation),
+        convergence_delta=scored.convergence_deltas[index],
+    )

@@ -56,6 +56,7 @@ from tokendistill.data.example import Example
 from tokendistill.data.tasks import Task, get_task
 from tokendistill.files import write_atomically
 from tokendistill.models import DTYPES, load_model_and_tokenizer
+from tokendistill.training.manifest import uses_chat_template
 
 logger = logging.getLogger(__name__)
 
@@ -133,11 +134,14 @@ def rationale_records(
     batch_size: int = 16,
     target: TargetChoice = "prediction",
     stopwords: Collection[str] | None = None,
+    chat_template: bool = False,
     **method_options: Any,
 ) -> list[RationaleRecord]:
     """Attribute ``examples`` (in batches of ``batch_size``) and pick each one's top-``k`` rationale.
 
     ``target="prediction"`` explains the teacher's own greedy output, ``"gold"`` the example's target.
+    ``chat_template``: the teacher reads each source as a user message in its tokenizer's chat template
+    (the template's words are never rationale words).
     """
     _check_choice("target", target, TARGET_CHOICES)
     targets = [example.target for example in examples] if target == "gold" else None
@@ -148,6 +152,7 @@ def rationale_records(
         targets,
         method=method,
         batch_size=batch_size,
+        chat_template=chat_template,
         **method_options,
     )
     records = []
@@ -263,6 +268,7 @@ def generate_rationales(
     limit: int | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    chat_template: bool | None = None,
     **method_options: Any,
 ) -> Path:
     """Write the rationale file of ``split`` of ``task`` as explained by the teacher ``model_name_or_path``.
@@ -273,6 +279,8 @@ def generate_rationales(
     once. Shards left by a run with other settings raise
     ``StaleShardsError`` unless ``overwrite=True``, which deletes them and starts over. ``method_options``
     go to ``tokendistill.attribution.attribute`` (e.g. ``n_steps``, ``word_aggregation``).
+    ``chat_template`` wraps each source in the teacher tokenizer's chat template; ``None`` does so when the
+    teacher's folder records that it was trained that way (``tokendistill.json``).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -282,6 +290,8 @@ def generate_rationales(
     _check_choice("target", target, TARGET_CHOICES)
     _check_choice("dtype", dtype, DTYPES)
     output_path = Path(output_path)
+    if chat_template is None:
+        chat_template = uses_chat_template(model_name_or_path)
     state = distributed_state()
     examples = load_examples(task, split, data_dir, task_options, limit)
     # The options that change the output are recorded with their defaults, so a file made before a default
@@ -303,6 +313,8 @@ def generate_rationales(
         target=target,
         stopwords=sorted(stopwords) if stopwords is not None else None,
         dtype=dtype,
+        # Only when set, so files made before the option existed still match their settings.
+        **({"chat_template": True} if chat_template else {}),
     )
     if not overwrite and is_finished(output_path, settings):
         logger.info("%s is up to date (made with the same settings): nothing to compute", output_path)
@@ -341,6 +353,7 @@ def generate_rationales(
                     batch_size=batch_size,
                     target=target,
                     stopwords=stopwords,
+                    chat_template=chat_template,
                     **method_options,
                 )
                 write_atomically(shard.path, encode_records(records))

@@ -6,7 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from tokendistill.commands.training_options import add_task_arguments, task_from_args
+from tokendistill.commands.training_options import (
+    add_chat_template_argument,
+    add_task_arguments,
+    task_from_args,
+)
 from tokendistill.training.evaluation import evaluate_model
 
 HELP = (
@@ -17,6 +21,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a trained model folder (or a Hub name)")
+    add_chat_template_argument(parser, trained=True)
     add_task_arguments(parser)
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
     parser.add_argument(
@@ -46,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         max_input_length=args.max_input_length,
         prefix=args.prefix,
+        chat_template=args.chat_template,
         max_examples=args.max_examples,
         bootstrap_samples=args.bootstrap_samples,
         device=args.device,

@@ -47,6 +47,14 @@ def read_stopwords(path: Path) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="teacher: a Hub name or a saved model folder")
+    parser.add_argument(
+        "--chat-template",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give the teacher each input as a user message in its tokenizer's chat template (the "
+        "template's tokens are never rationale words); default: as the teacher was trained (recorded "
+        "in its folder)",
+    )
     parser.add_argument("--task", required=True, help="task name (see `tokendistill tasks`)")
     parser.add_argument("--split", default="train", choices=("train", "validation", "test"))
     parser.add_argument("--data-dir", type=Path, default=None, help="local data folder (default: the Hub)")
@@ -130,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             overwrite=args.overwrite,
             show_progress=not args.no_progress,
+            chat_template=args.chat_template,
             **method_options_from_args(args),
         )
     except StaleShardsError as error:  # shards of a run with other settings: the user chooses --overwrite

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tokendistill.commands.training_options import (
+    add_chat_template_argument,
     add_task_arguments,
     add_training_arguments,
     task_from_args,
@@ -21,6 +22,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="student to start from: a Hub name or a model folder")
+    add_chat_template_argument(parser, trained=False)
     add_task_arguments(parser)
     parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the student")
     parser.add_argument("--mode", default="standard", choices=STUDENT_MODES)
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k,
         config=train_config_from_args(args),
         resume=args.resume,
+        chat_template=args.chat_template,
     )
     skipped = f", {result.explain_skipped} examples without rationale" if result.explain_skipped else ""
     accuracy = f"validation accuracy {result.validation_accuracy:.4f}"

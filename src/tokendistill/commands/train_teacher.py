@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tokendistill.commands.training_options import (
+    add_chat_template_argument,
     add_task_arguments,
     add_training_arguments,
     task_from_args,
@@ -24,6 +25,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a Hub name (google/flan-t5-xl) or a model folder")
+    add_chat_template_argument(parser, trained=False)
     add_task_arguments(parser)
     parser.add_argument("--output", type=Path, required=True, help="folder for checkpoints and the teacher")
     lora = parser.add_argument_group("LoRA (the saved teacher has the adapters merged in)")
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         lora=lora,
         config=train_config_from_args(args),
         resume=args.resume,
+        chat_template=args.chat_template,
     )
     print(f"teacher saved to {result.output_dir} (validation accuracy {result.validation_accuracy:.4f})")
     return 0

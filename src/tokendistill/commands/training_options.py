@@ -25,6 +25,26 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None, help="local data folder (default: the Hub)")
 
 
+CHAT_TEMPLATE_HELP = (
+    "give the model each input as a user message in its tokenizer's chat template (the template's "
+    "tokens are never rationale words)"
+)
+
+
+def add_chat_template_argument(parser: argparse.ArgumentParser, *, trained: bool) -> None:
+    """``--chat-template`` for a model being trained; for a trained one also ``--no-chat-template``, with the
+    model folder's record (``tokendistill.json``) as the default."""
+    if trained:
+        parser.add_argument(
+            "--chat-template",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=CHAT_TEMPLATE_HELP + "; default: as the model was trained (recorded in its folder)",
+        )
+    else:
+        parser.add_argument("--chat-template", action="store_true", help=CHAT_TEMPLATE_HELP)
+
+
 def task_from_args(args: argparse.Namespace) -> Task:
     return get_task(args.task, **parse_key_values(args.task_option, "--task-option"))
 

@@ -229,17 +229,34 @@ class PretrainedModelConfig(Section):
 class ModelConfig(Section):
     """Exactly one of ``model`` (a Hub id such as ``google/flan-t5-xl`` or ``Qwen/Qwen2.5-0.5B``, or a local
     folder written ``./...``, ``../...`` or ``/...``; encoder-decoder or decoder-only), ``tiny`` and
-    ``pretrained``."""
+    ``pretrained``. ``chat_template: true`` gives the model every input as a user message in its tokenizer's
+    chat template, in training, evaluation and attribution alike (``tokendistill.models.prompt``); only a
+    ``model`` can have one (tiny and pretrained tokenizers come without)."""
 
     model: str | None = None
     tiny: TinyModelConfig | None = None
     pretrained: PretrainedModelConfig | None = None
+    chat_template: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
         if sum(source is not None for source in (self.model, self.tiny, self.pretrained)) != 1:
             raise ValueError("give exactly one of 'model' (Hub id or local path), 'tiny' and 'pretrained'")
+        if self.chat_template and self.model is None:
+            raise FieldProblem(
+                ("chat_template",),
+                "tiny and pretrained models' tokenizers have no chat template; only a 'model' can use one",
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _leave_out_default_chat_template(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps (stage fingerprints, ``resolved.yaml``) name ``chat_template`` only when it is on, so the
+        configs of runs made before the option existed dump, and fingerprint, as they did."""
+        data = handler(self)
+        if not self.chat_template:
+            data.pop("chat_template", None)
+        return data
 
     @field_validator("model")
     @classmethod

@@ -109,6 +109,7 @@ def teacher_stage(ctx: StageContext) -> None:
         lora=lora_settings(teacher.lora),
         config=train_config(teacher.training, teacher.seed, teacher),
         resume=True,
+        chat_template=teacher.chat_template,
     )
 
 
@@ -127,6 +128,7 @@ def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -
         target=attribution.target,
         dtype=attribution.dtype,
         limit=limit,
+        chat_template=ctx.config.teacher.chat_template,
         **options,
     )
 
@@ -164,11 +166,13 @@ def student_stage(ctx: StageContext) -> None:
         alpha=variant_alpha(config, variant),
         config=train_config(config.students.training, params["seed"], spec),
         resume=True,
+        chat_template=spec.chat_template,
         **extra,
     )
 
 
 def evaluate_stage(ctx: StageContext) -> None:
+    """The prompt (prefix, chat template) is the one the model's folder records it was trained with."""
     config = ctx.config
     model_stage = ctx.stage.params["model_stage"]
     training = config.teacher.training if model_stage == TEACHER else config.students.training

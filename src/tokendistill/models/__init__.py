@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrained
 
 from tokendistill.models.base import IGNORE_INDEX, Batch, ModelFamily, PaddingSide, pad
 from tokendistill.models.causal import CausalFamily
+from tokendistill.models.prompt import EncodedSource, encode_sources, source_ids
 from tokendistill.models.seq2seq import Seq2SeqFamily
 
 DTYPES: dict[str, torch.dtype] = {
@@ -52,10 +53,13 @@ __all__ = [
     "IGNORE_INDEX",
     "Batch",
     "CausalFamily",
+    "EncodedSource",
     "ModelFamily",
     "PaddingSide",
     "Seq2SeqFamily",
+    "encode_sources",
     "family_of",
     "load_model_and_tokenizer",
     "pad",
+    "source_ids",
 ]

@@ -3,7 +3,8 @@
 A family turns (source ids, target ids) pairs into a padded batch, scores the target tokens of such a batch
 (``target_log_probs``: the one model call that both attribution and the two-task loss go through) and
 generates greedily. Training rows, attribution and evaluation all describe an example the same way: the
-source as ``tokenizer(source).input_ids`` and the target as ``encode_targets`` gives it.
+source as ``tokenizer(source).input_ids`` (or, for a model given its chat template, the source's prompt:
+``tokendistill.models.prompt``) and the target as ``encode_targets`` gives it.
 """
 
 from __future__ import annotations

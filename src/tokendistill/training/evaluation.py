@@ -21,8 +21,8 @@ from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import bootstrap_interval
-from tokendistill.models import family_of, load_model_and_tokenizer
-from tokendistill.training.manifest import input_prefix
+from tokendistill.models import family_of, load_model_and_tokenizer, source_ids
+from tokendistill.training.manifest import input_prefix, uses_chat_template
 from tokendistill.training.models import resolve_task
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,12 @@ def generate(
     batch_size: int = 64,
     max_new_tokens: int = 64,
     max_input_length: int = 1024,
+    chat_template: bool = False,
 ) -> list[str]:
-    """Greedy predictions for ``sources`` in their order: only the generated continuation, stripped."""
-    encoded = tokenizer(list(sources), truncation=True, max_length=max_input_length)["input_ids"]
+    """Greedy predictions for ``sources`` in their order: only the generated continuation, stripped.
+
+    ``chat_template``: each source is a user message in the tokenizer's chat template, as in training."""
+    encoded = source_ids(tokenizer, sources, max_length=max_input_length, chat_template=chat_template)
     with tqdm(total=len(encoded), desc="generating", unit="ex") as bar:
         texts = family_of(model).generate(
             model, tokenizer, encoded, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=bar
@@ -67,6 +70,7 @@ def evaluate_model(
     max_new_tokens: int = 64,
     max_input_length: int = 1024,
     prefix: str | None = None,
+    chat_template: bool | None = None,
     max_examples: int | None = None,
     bootstrap_samples: int = 1000,
     device: str | None = None,
@@ -74,7 +78,8 @@ def evaluate_model(
     """Generate for every example of ``split``, score it, write predictions and metrics; return the metrics.
 
     ``prefix=None`` uses the one recorded in the model folder's ``tokendistill.json`` (``predict: `` for a
-    multi-task student, none otherwise).
+    multi-task student, none otherwise), and ``chat_template=None`` whether the model was trained on
+    prompts in its tokenizer's chat template (no, for a model without that file).
     """
     task = resolve_task(task)
     examples = task.load(split, Path(data_dir) if data_dir is not None else None)[:max_examples]
@@ -82,6 +87,8 @@ def evaluate_model(
         raise ValueError(f"task {task.name!r} has no examples in split {split!r}")
     if prefix is None:
         prefix = input_prefix(model_path)
+    if chat_template is None:
+        chat_template = uses_chat_template(model_path)
     model, tokenizer = load_model_and_tokenizer(model_path)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     predictions = generate(
@@ -91,6 +98,7 @@ def evaluate_model(
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
         max_input_length=max_input_length,
+        chat_template=chat_template,
     )
     correct = score(task, examples, predictions)
     interval = bootstrap_interval(correct, confidence=0.95, n_resamples=bootstrap_samples)

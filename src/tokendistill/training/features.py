@@ -17,7 +17,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tokendistill.data.example import Example
-from tokendistill.models import ModelFamily, family_of
+from tokendistill.models import ModelFamily, family_of, source_ids
 
 PREDICT_PREFIX = "predict: "
 EXPLAIN_PREFIX = "explain: "
@@ -33,11 +33,14 @@ def encode_examples(
     max_target_length: int,
     prefix: str = "",
     rationales: Mapping[str, str] | None = None,
+    chat_template: bool = False,
 ) -> datasets.Dataset:
     """Tokenize ``prefix + source -> target`` per example, plus the explain task when ``rationales`` is given.
 
     With ``rationales`` every row gets ``explain_input_ids``/``explain_labels``; an example whose id has
-    no (or an empty) rationale gets empty lists there and trains on its predict task only.
+    no (or an empty) rationale gets empty lists there and trains on its predict task only. Sources become
+    prompts as ``tokendistill.models.prompt`` makes them: with ``chat_template`` each (prefixed) source is a
+    user message in the tokenizer's chat template.
     """
     columns: dict[str, list[Any]] = {
         "id": [example.id for example in examples],
@@ -50,12 +53,12 @@ def encode_examples(
 
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, list[list[int]]]:
         rows = {
-            "input_ids": _encode(tokenizer, batch["source"], max_input_length),
+            "input_ids": _encode(tokenizer, batch["source"], max_input_length, chat_template),
             "labels": family.encode_targets(tokenizer, batch["target"], max_target_length),
         }
         if rationales is not None:
             has_rationale = [bool(text) for text in batch["explain_target"]]
-            sources = _encode(tokenizer, batch["explain_source"], max_input_length)
+            sources = _encode(tokenizer, batch["explain_source"], max_input_length, chat_template)
             targets = family.encode_targets(tokenizer, batch["explain_target"], max_target_length)
             rows["explain_input_ids"] = [
                 ids if keep else [] for ids, keep in zip(sources, has_rationale, strict=True)
@@ -70,8 +73,10 @@ def encode_examples(
     return dataset.map(tokenize, batched=True, remove_columns=text_columns, desc="tokenizing")
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[list[int]]:
-    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+def _encode(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, chat_template: bool
+) -> list[list[int]]:
+    return source_ids(tokenizer, texts, max_length=max_length, chat_template=chat_template)
 
 
 class MultiTaskCollator:

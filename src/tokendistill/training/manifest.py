@@ -1,8 +1,9 @@
 """``tokendistill.json``: what a trained model's folder records about how it was trained.
 
-Its main job is the input prefix: a multi-task student expects ``predict: `` before the input, a teacher
-or a standard student expects none, and ``tokendistill evaluate`` reads it from here so nobody has to
-remember it.
+Its main job is the input prompt: a multi-task student expects ``predict: `` before the input, a teacher
+or a standard student expects none, and a model trained with ``chat_template`` expects its input as a user
+message in its tokenizer's chat template; ``tokendistill evaluate`` and ``tokendistill rationales`` read both
+from here so nobody has to remember them.
 """
 
 from __future__ import annotations
@@ -44,3 +45,15 @@ def input_prefix(model_dir: str | Path) -> str:
     """The prefix the model in ``model_dir`` was trained with; none for a model without a manifest."""
     info = read_manifest(model_dir)
     return "" if info is None else info["prefix"]
+
+
+def uses_chat_template(model_dir: str | Path) -> bool:
+    """Whether the model in ``model_dir`` was trained on chat-template prompts; no for a model without a
+    manifest (or with one written before the option existed)."""
+    info = read_manifest(model_dir)
+    if info is None:
+        return False
+    value = info.get("chat_template", False)
+    if not isinstance(value, bool):
+        raise DataError(Path(model_dir) / MANIFEST_NAME, None, "chat_template", "not true or false")
+    return value

@@ -59,8 +59,12 @@ def fit(
     task_weights: tuple[float, float],
     resume: bool,
     callbacks: Sequence[TrainerCallback],
+    chat_template: bool = False,
 ) -> DistillTrainer:
     """Train, validating every ``config.eval_steps``; the best checkpoint is loaded at the end.
+
+    Validation prompts are made like the training rows: ``prefix`` before each source and, with
+    ``chat_template``, the result as a user message in the tokenizer's chat template.
 
     ``resume=True`` continues from the last checkpoint in ``output_dir`` when there is one. Without it, a
     folder that already holds checkpoints is an error rather than something silently overwritten.
@@ -80,6 +84,7 @@ def fit(
         max_input_length=config.max_input_length,
         max_target_length=config.max_target_length,
         prefix=prefix,
+        chat_template=chat_template,
     )
     trainer = DistillTrainer(
         model=model,

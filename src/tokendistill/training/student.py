@@ -38,6 +38,7 @@ def train_student(
     config: TrainConfig | None = None,
     resume: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
+    chat_template: bool = False,
 ) -> TrainResult:
     """Fine-tune a student and save the checkpoint that scores best on the validation split.
 
@@ -45,7 +46,8 @@ def train_student(
     and ``explain: `` + input -> rationale, with loss ``alpha * label_loss + (1 - alpha) * rationale_loss``.
     Their rationales are read from ``rationales_path`` (``rationale``), from DSS's PaLM files under
     ``data_dir`` (``dss``) or drawn at random (``random``, k words); ``rationales`` (id -> text) replaces the
-    files for ``rationale`` and ``dss``.
+    files for ``rationale`` and ``dss``. ``chat_template`` wraps each (prefixed) input as a user message in
+    the tokenizer's chat template, for both tasks, in training and validation; the manifest records it.
     """
     if mode not in STUDENT_MODES:
         raise ValueError(f"unknown student mode {mode!r}; use one of {', '.join(STUDENT_MODES)}")
@@ -66,6 +68,7 @@ def train_student(
         family_of(model),
         max_input_length=config.max_input_length,
         max_target_length=config.max_target_length,
+        chat_template=chat_template,
         prefix=prefix,
         rationales=explain_targets,
     )
@@ -86,12 +89,14 @@ def train_student(
         task_weights=(1.0, 0.0) if explain_targets is None else (alpha, 1.0 - alpha),
         resume=resume,
         callbacks=callbacks,
+        chat_template=chat_template,
     )
     info = {
         "role": "student",
         "task": task.name,
         "mode": mode,
         "prefix": prefix,
+        "chat_template": chat_template,
         "base_model": str(model_name_or_path),
     }
     if explain_targets is not None:

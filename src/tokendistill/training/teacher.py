@@ -26,11 +26,14 @@ def train_teacher(
     config: TrainConfig | None = None,
     resume: bool = False,
     callbacks: Sequence[TrainerCallback] = (),
+    chat_template: bool = False,
 ) -> TrainResult:
     """Fine-tune a teacher (either family) on input -> target; save the best checkpoint on validation.
 
     With ``lora`` only low-rank adapters are trained (checkpoints hold the adapters); the saved teacher has
-    them merged into its weights, so it loads as a plain model of its family.
+    them merged into its weights, so it loads as a plain model of its family. ``chat_template`` wraps each
+    input as a user message in the tokenizer's chat template (``tokendistill.models.prompt``), in training
+    and validation alike; the manifest records it for evaluation and attribution.
     """
     config = config or TrainConfig()
     task = resolve_task(task)
@@ -54,6 +57,7 @@ def train_teacher(
         family_of(model),
         max_input_length=config.max_input_length,
         max_target_length=config.max_target_length,
+        chat_template=chat_template,
     )
     trainer = fit(
         model,
@@ -67,9 +71,16 @@ def train_teacher(
         task_weights=(1.0, 0.0),
         resume=resume,
         callbacks=callbacks,
+        chat_template=chat_template,
     )
     trained = trainer.model.merge_and_unload() if lora is not None else trainer.model
-    info = {"role": "teacher", "task": task.name, "prefix": "", "base_model": str(model_name_or_path)}
+    info = {
+        "role": "teacher",
+        "task": task.name,
+        "prefix": "",
+        "chat_template": chat_template,
+        "base_model": str(model_name_or_path),
+    }
     if lora is not None:
         info["lora"] = {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout}
     return finish(trainer, trained, output_dir, info)
