@@ -31,7 +31,7 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"  # what the shipped configs c
 PINNED = {
     "configs/local/anli1.yaml": "29 stages, e3b19a0051e990d4",
     "configs/local/cqa.yaml": "29 stages, 10d038e49d601392",
-    "configs/local/esnli-pretrained.yaml": "13 stages, b198df38b649b2b2",
+    "configs/local/esnli-pretrained.yaml": "136 stages, 6aee3a6caf11be86",  # + IG, alpha and seed sweeps
     "configs/local/esnli.yaml": "29 stages, 189fecf365da82dd",
     "configs/local/svamp.yaml": "29 stages, c0c00f2c6820e166",
     "configs/local/synthetic-causal.yaml": "11 stages, 08378420b982a4a9",
