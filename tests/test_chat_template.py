@@ -159,7 +159,7 @@ def test_rationale_words_come_only_from_the_source(model, tokenizer):
         _, spans = text_positions(tokenizer, source)
         reference = [w for w in aggregate_word_scores(source, spans, scores) if not is_punctuation(w)]
         top = sorted(reference, key=lambda word: (-word.score, word.start))[:3]
-        chosen = select_rationale(result, k=3)
+        chosen = select_rationale(result.words, k=3)
         assert [(w.text, w.start) for w in chosen] == [
             (w.text, w.start) for w in sorted(top, key=lambda w: w.start)
         ]
