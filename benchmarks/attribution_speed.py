@@ -409,9 +409,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def markdown(report: dict[str, Any]) -> str:
-    env, settings, r = report["environment"], report["settings"], report["results"]
-    rows = [
+def comparison_rows(r: dict[str, Any], inseq_label: str) -> list[tuple[str, dict[str, Any], str]]:
+    """(method, measurement, comparison) rows that the seq2seq and decoder-only tables share."""
+    return [
         (
             "saliency (ours, batched)",
             r["saliency"],
@@ -424,10 +424,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['saliency_per_token_speedup_vs_inseq']:.1f} x Inseq",
         ),
         (
-            "Inseq saliency",
+            inseq_label,
             r["inseq_saliency"],
             f"ours (saliency) is {r['saliency_speedup_vs_inseq']:.1f} x faster",
         ),
+    ]
+
+
+def table_lines(rows: Sequence[tuple[str, dict[str, Any], str]]) -> list[str]:
+    return [
+        "| method | examples/s | seconds | comparison |",
+        "|---|---:|---:|---|",
+        *(f"| {name} | {m['examples_per_s']:.2f} | {m['seconds']:.3f} | {note} |" for name, m, note in rows),
+    ]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env, settings, r = report["environment"], report["settings"], report["results"]
+    rows = [
+        *comparison_rows(r, "Inseq saliency"),
         (
             f"integrated_gradients ({settings['ig_steps']} steps)",
             r["integrated_gradients"],
@@ -446,9 +461,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"tokens {settings['source_tokens']}, target tokens {settings['target_tokens']}; "
         f"{settings['timing']} ({settings['repeats']} repeats).",
         "",
-        "| method | examples/s | seconds | comparison |",
-        "|---|---:|---:|---|",
-        *(f"| {name} | {m['examples_per_s']:.2f} | {m['seconds']:.3f} | {note} |" for name, m, note in rows),
+        *table_lines(rows),
         "",
         f"Spearman correlation of per-source-token scores, our saliency_per_token vs Inseq saliency (same "
         f"definition): mean {spearman['mean']:.4f}, min {spearman['min']:.4f}; largest relative difference "
@@ -462,24 +475,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def decoder_only_markdown(section: dict[str, Any], repeats: int) -> list[str]:
     settings, r = section["settings"], section["results"]
-    rows = [
-        (
-            "saliency (ours, batched)",
-            r["saliency"],
-            f"{r['saliency_vs_training_pass']:.2f} x a training pass",
-        ),
-        ("training pass (forward + backward)", r["training_pass"], "the floor for exact gradient saliency"),
-        (
-            "saliency_per_token (ours)",
-            r["saliency_per_token"],
-            f"{r['saliency_per_token_speedup_vs_inseq']:.1f} x Inseq",
-        ),
-        (
-            "Inseq saliency (one example at a time)",
-            r["inseq_saliency"],
-            f"ours (saliency) is {r['saliency_speedup_vs_inseq']:.1f} x faster",
-        ),
-    ]
     spearman = r["spearman_saliency_per_token_vs_inseq"]
     return [
         "## Decoder-only",
@@ -488,9 +483,7 @@ def decoder_only_markdown(section: dict[str, Any], repeats: int) -> list[str]:
         f"(Inseq: {settings['inseq_batch_size']}), source tokens {settings['source_tokens']}, target tokens "
         f"{settings['target_tokens']} (</s> included); timed in the same way ({repeats} repeats).",
         "",
-        "| method | examples/s | seconds | comparison |",
-        "|---|---:|---:|---|",
-        *(f"| {name} | {m['examples_per_s']:.2f} | {m['seconds']:.3f} | {note} |" for name, m, note in rows),
+        *table_lines(comparison_rows(r, "Inseq saliency (one example at a time)")),
         "",
         f"Spearman correlation of per-source-token scores, our saliency_per_token vs Inseq's decoder-only "
         f"saliency (same definition): mean {spearman['mean']:.4f}, min {spearman['min']:.4f}; largest "

@@ -116,6 +116,22 @@ def default_accuracy(student: str | None, variant: StudentVariant | None, seed: 
     return by_mode + 0.05 * (seed or 0) + (0.025 * (variant.k or 0) / 5 if variant.mode == "rationale" else 0)
 
 
+def alpha_sweep_accuracy(student: str, variant: StudentVariant | None, seed: int | None) -> float:
+    """Test accuracies of a run sweeping alpha 0.9 (main 0.5): rationales at 0.9 score what standard
+    students score (0.6 + 0.025 x seed) and 0.1 more at 0.5; random students 0.05 less than standard."""
+    if variant is None:
+        return 0.9
+    bonus = {None: 0.1, 0.9: 0.0}[variant.alpha] if variant.mode == "rationale" else 0.0
+    return {"standard": 0.6, "rationale": 0.6, "random": 0.55}[variant.mode] + bonus + 0.025 * (seed or 0)
+
+
+def alpha_sweep_validation(student: str, variant: StudentVariant, seed: int) -> float:
+    """Validation accuracies of the same run: rationales do best at alpha 0.9, random words at 0.5."""
+    if variant.mode == "rationale":
+        return {None: 0.7, 0.9: 0.8}[variant.alpha]
+    return {None: 0.7, 0.9: 0.6}[variant.alpha] if variant.mode == "random" else 0.5
+
+
 def esnli_task(tmp_path: Path) -> dict[str, Any]:
     """A task section over e-SNLI-format files in ``tmp_path``: 30 training and 20 test rows of one example
     whose explanation repeats all 8 content words of its input ("Dogs chase red balls outside" / "Animals

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from report_helpers import BASE, esnli_task, make_run
+from report_helpers import BASE, alpha_sweep_accuracy, alpha_sweep_validation, esnli_task, make_run
 from tokendistill.attribution.records import read_rationale_file
 from tokendistill.cli import main
 from tokendistill.data.errors import DataError
@@ -162,21 +162,10 @@ def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
     """Rationale students do best on validation at alpha 0.9 (but best on test at 0.5); random students
     do best on validation at the main alpha: each row shows its validation choice and names it."""
 
-    def test_accuracy(student, variant, seed):
-        if variant is None:
-            return 0.9
-        bonus = {None: 0.1, 0.9: 0.0}[variant.alpha] if variant.mode == "rationale" else 0.0
-        return {"standard": 0.6, "rationale": 0.6, "random": 0.55}[variant.mode] + bonus + 0.025 * seed
-
-    def validation_accuracy(student, variant, seed):
-        if variant.mode == "rationale":
-            return {None: 0.7, 0.9: 0.8}[variant.alpha]
-        return {None: 0.7, 0.9: 0.6}[variant.alpha] if variant.mode == "random" else 0.5
-
     config = make_run(
         tmp_path,
-        accuracy_of=test_accuracy,
-        validation_of=validation_accuracy,
+        accuracy_of=alpha_sweep_accuracy,
+        validation_of=alpha_sweep_validation,
         sweeps={"alpha": [0.9]},
         seeds=[0, 1],
     )

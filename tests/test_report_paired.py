@@ -9,7 +9,7 @@ import math
 import pytest
 from scipy import stats
 
-from report_helpers import BASE, make_run
+from report_helpers import BASE, alpha_sweep_accuracy, alpha_sweep_validation, make_run
 from tokendistill.data.errors import DataError
 from tokendistill.report import build_report, load_run
 from tokendistill.report.paired import compare_evaluations
@@ -159,21 +159,10 @@ def test_each_side_is_compared_at_the_alpha_its_table_row_shows(tmp_path):
     rationales at 0.9 score exactly what standard students score (0.6 + 0.025 x seed) and 0.1 more at 0.5,
     random students 0.05 less."""
 
-    def test_accuracy(student, variant, seed):
-        if variant is None:
-            return 0.9
-        bonus = {None: 0.1, 0.9: 0.0}[variant.alpha] if variant.mode == "rationale" else 0.0
-        return {"standard": 0.6, "rationale": 0.6, "random": 0.55}[variant.mode] + bonus + 0.025 * seed
-
-    def validation_accuracy(student, variant, seed):
-        if variant.mode == "rationale":
-            return {None: 0.7, 0.9: 0.8}[variant.alpha]
-        return {None: 0.7, 0.9: 0.6}[variant.alpha] if variant.mode == "random" else 0.5
-
     config = make_run(
         tmp_path,
-        accuracy_of=test_accuracy,
-        validation_of=validation_accuracy,
+        accuracy_of=alpha_sweep_accuracy,
+        validation_of=alpha_sweep_validation,
         sweeps={"alpha": [0.9]},
         seeds=[0, 1],
         report={"heatmap_examples": 0},
