@@ -205,3 +205,23 @@ def test_shards_of_other_settings_are_one_line(tmp_path: Path, capsys, monkeypat
     monkeypatch.setattr(rationales, "generate_rationales", stale)
     assert main(command_line("rationales", ["--task", "synthetic-nli"], tmp_path)) == EXIT_USER_ERROR
     assert one_line_error(capsys).endswith("(k: 5 -> 3); rerun with --overwrite")
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["rationales", "--model", "m", "--task", "synthetic-nli", "--output", "r.jsonl", "--k", "0"],
+         "argument --k: must be at least 1, got '0'"),
+        (["train-student", "--model", "m", "--task", "synthetic-nli", "--output", "s", "--alpha", "2"],
+         "argument --alpha: must be at most 1, got '2'"),
+        (["train-student", "--model", "m", "--task", "synthetic-nli", "--output", "s", "--k", "-1"],
+         "argument --k: must be at least 1, got '-1'"),
+    ],
+)  # fmt: skip
+def test_an_option_value_out_of_range_is_a_usage_error_naming_it(argv, problem, capsys) -> None:
+    """Refused by the parser (exit 2, one line), before any model is loaded, not a ValueError traceback."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err

@@ -34,6 +34,7 @@ PositiveInt = Annotated[int, Ge(1)]
 NonNegativeInt = Annotated[int, Ge(0)]
 PositiveFloat = Annotated[float, Gt(0)]
 NonNegativeFloat = Annotated[float, Ge(0)]
+Fraction = Annotated[float, Ge(0), Le(1)]
 
 NONE_WORDS = ("none", "null")  # what a flag of an optional setting takes for None
 
@@ -197,7 +198,7 @@ def check_settings(instance: Any) -> None:
 # --- command-line flags ----------------------------------------------------------------------------------
 
 
-def _scalar_parser(kind: Any) -> Any:
+def flag_type(kind: Any) -> Any:
     """A function from a flag's text to the value (``none`` for None when ``kind`` is optional), raising
     ``ArgumentTypeError`` with the problem."""
     inner, optional = optional_type(kind)
@@ -230,7 +231,7 @@ def _json_or_text(text: str) -> Any:
 
 
 def _pair_parser(value_kind: Any) -> Any:
-    parse_value = _json_or_text if value_kind is Any else _scalar_parser(value_kind)
+    parse_value = _json_or_text if value_kind is Any else flag_type(value_kind)
 
     def parse(text: str) -> tuple[str, Any]:
         key, sep, value = text.partition("=")
@@ -289,7 +290,7 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "", only_given
                 *flags,
                 dest=dest,
                 action="append",
-                type=_scalar_parser(typing.get_args(base)[0]),
+                type=flag_type(typing.get_args(base)[0]),
                 default=[],
                 metavar=item.setting.metavar,
                 help=f"{help_text} (repeatable)",
@@ -299,7 +300,7 @@ def add_setting_arguments(group: Any, cls: type, *, prefix: str = "", only_given
             action = group.add_argument(
                 *flags,
                 dest=dest,
-                type=_scalar_parser(item.type),
+                type=flag_type(item.type),
                 default=item.default,
                 metavar=item.setting.metavar or (metavar if base is not str else None),
                 help=f"{help_text} (default: {_flag_text(item.default)})",

@@ -13,7 +13,7 @@ from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.attribution.sharding import StaleShardsError
 from tokendistill.attribution.stage import DTYPES, TARGET_CHOICES, distributed_state, generate_rationales
 from tokendistill.errors import TokendistillError
-from tokendistill.settings import add_setting_arguments, declared_settings
+from tokendistill.settings import PositiveInt, add_setting_arguments, declared_settings, flag_type
 
 HELP = (
     "Score every input word of a split with the teacher's gradients and write the top-k words of each "
@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="another attribution option, repeatable (e.g. word_aggregation=max); method options may be "
         "given this way too (n_steps=32)",
     )
-    parser.add_argument("--k", type=int, default=5, help="words per rationale")
+    parser.add_argument("--k", type=flag_type(PositiveInt), default=5, help="words per rationale")
     parser.add_argument(
         "--target",
         default="prediction",

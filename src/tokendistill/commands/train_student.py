@@ -12,6 +12,7 @@ from tokendistill.commands.training_options import (
     task_from_args,
     train_config_from_args,
 )
+from tokendistill.settings import Fraction, PositiveInt, flag_type
 from tokendistill.training.student import STUDENT_MODES, train_student
 
 HELP = (
@@ -33,9 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rationale file from `tokendistill rationales` (mode rationale)",
     )
     parser.add_argument(
-        "--alpha", type=float, default=0.5, help="weight of the label loss (1 - alpha: rationale)"
+        "--alpha",
+        type=flag_type(Fraction),
+        default=0.5,
+        help="weight of the label loss (1 - alpha: rationale)",
     )
-    parser.add_argument("--k", type=int, default=5, help="words per random rationale (mode random)")
+    parser.add_argument(
+        "--k", type=flag_type(PositiveInt), default=5, help="words per random rationale (mode random)"
+    )
     add_training_arguments(parser)
 
 
