@@ -369,6 +369,13 @@ ATTRIBUTION = "attribution:\n  k: {}\n"
         (edit(TASK, "  name: cqa\n  options: {size: 5}"), "task.options.size", 4, "takes no options"),
         (edit(TEACHER, TEACHER + "\n  training:\n    training_args: {output_dir: /elsewhere}"),
          "teacher.training.training_args.output_dir", 7, "checkpoints go in the model folder"),
+        # applied last, these would silently replace the run's own settings or its model selection
+        (edit(TEACHER, TEACHER + "\n  training:\n    training_args: {learning_rate: 0.1}"),
+         "teacher.training.training_args.learning_rate", 7, "use learning_rate (--learning-rate)"),
+        (edit(TEACHER, TEACHER + "\n  training:\n    training_args: {per_device_train_batch_size: 2}"),
+         "teacher.training.training_args.per_device_train_batch_size", 7, "use batch_size (--batch-size)"),
+        (edit(TEACHER, TEACHER + "\n  training:\n    training_args: {save_steps: 3}"),
+         "teacher.training.training_args.save_steps", 7, "keeps the checkpoint best on validation accuracy"),
     ],
 )  # fmt: skip
 def test_late_or_coerced_values_fail_at_load_naming_file_line_and_field(tmp_path, text, field, line, problem):
@@ -388,6 +395,12 @@ def test_exponent_numbers_read_as_numbers_in_the_file_and_in_overrides(tmp_path)
     text = edit(TEACHER, TEACHER + "\n  training: {learning_rate: 3e-4}")
     config = load_config(write(tmp_path, text), ["students.training.learning_rate=1E-3"], base_dir=tmp_path)
     assert config.teacher.training.learning_rate == 3e-4 and config.students.training.learning_rate == 1e-3
+
+
+def test_training_args_the_run_does_not_set_pass_through(tmp_path):
+    text = edit(TEACHER, TEACHER + "\n  training:\n    training_args: {lr_scheduler_type: constant}")
+    config = load_config(write(tmp_path, text), base_dir=tmp_path)
+    assert config.teacher.training.training_args == {"lr_scheduler_type": "constant"}
 
 
 def test_output_dir_in_training_args_from_an_override_is_blamed_on_it(tmp_path):

@@ -86,3 +86,8 @@ def test_training_args_may_not_send_checkpoints_elsewhere(tmp_path):
     args = parser.parse_args(["--training-arg", "lr_scheduler_type=constant"])
     assert train_config_from_args(args).training_args == {"lr_scheduler_type": "constant"}
     assert not (tmp_path / "elsewhere").exists()
+    # A setting with a flag of its own is refused too: applied last, it would silently replace the flag.
+    with pytest.raises(TokendistillError, match=r"--training-arg learning_rate: .*use learning_rate"):
+        train_config_from_args(parser.parse_args(["--training-arg", "learning_rate=0.1"]))
+    with pytest.raises(ValueError, match="may not set 'seed'"):
+        TrainConfig(training_args={"seed": 3})

@@ -60,9 +60,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The ``TrainConfig`` the flags give; a ``--training-arg`` the command sets itself (``output_dir``) is
-    refused."""
+    """The ``TrainConfig`` the flags give; a ``--training-arg`` the command sets itself (``output_dir``, a
+    setting with a flag of its own) is refused."""
     settings = settings_from_args(args, TrainConfig)
     for key, why in reserved_training_arg_problems(settings["training_args"]).items():
-        raise TokendistillError(f"--training-arg {key}: not allowed: {why} (give that folder as --output)")
+        hint = " (give that folder as --output)" if key == "output_dir" else ""
+        raise TokendistillError(f"--training-arg {key}: not allowed: {why}{hint}")
     return TrainConfig(**settings)

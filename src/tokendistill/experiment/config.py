@@ -334,11 +334,9 @@ def settings_section(name: str, base: type[SettingsSection], doc: str, *settings
 class _TrainingChecks(SettingsSection):
     @field_validator("training_args", check_fields=False)
     @classmethod
-    def _run_decides_output(cls, training_args: dict[str, Any]) -> dict[str, Any]:
+    def _run_decides_its_settings(cls, training_args: dict[str, Any]) -> dict[str, Any]:
         for key, why in reserved_training_arg_problems(training_args).items():
-            raise FieldProblem(
-                (key,), f"not allowed: {why}; a run keeps each model in its stage's model/ folder"
-            )
+            raise FieldProblem((key,), f"not allowed: {why}")
         return training_args
 
 

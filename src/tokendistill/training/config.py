@@ -30,10 +30,45 @@ from tokendistill.settings import (
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
-# Training arguments the run sets itself and that ``training_args`` may not change (issue 11): checkpoints go
-# in the model folder, where resuming and the next stages look for them.
+# Training arguments the run sets itself and that ``training_args`` may not change: ``training_args`` is
+# applied last, so any of these would silently replace a setting of the run's own (or break resuming and
+# model selection) instead of being refused.
+_MODEL_SELECTION = (
+    "the run validates and checkpoints every eval_steps and keeps the checkpoint best on validation accuracy"
+)
 RESERVED_TRAINING_ARGS = {
     "output_dir": "checkpoints go in the model folder, where resuming and the next stages look for them",
+    **{
+        name: f"a setting of its own: use {setting} (--{setting.replace('_', '-')})"
+        for name, setting in (
+            ("learning_rate", "learning_rate"),
+            ("per_device_train_batch_size", "batch_size"),
+            ("per_device_eval_batch_size", "eval_batch_size"),
+            ("gradient_accumulation_steps", "gradient_accumulation_steps"),
+            ("max_steps", "max_steps"),
+            ("num_train_epochs", "num_epochs"),
+            ("eval_steps", "eval_steps"),
+            ("save_total_limit", "save_total_limit"),
+            ("logging_steps", "logging_steps"),
+            ("warmup_steps", "warmup_steps"),
+            ("weight_decay", "weight_decay"),
+            ("bf16", "bf16"),
+            ("report_to", "report_to"),
+        )
+    },
+    "seed": "the run sets it from its seed (seeds in a config, --seed on the command line)",
+    "remove_unused_columns": "the collator needs the explain-task columns the model's forward does not take",
+    **dict.fromkeys(
+        (
+            "eval_strategy",
+            "save_strategy",
+            "save_steps",
+            "metric_for_best_model",
+            "greater_is_better",
+            "load_best_model_at_end",
+        ),
+        _MODEL_SELECTION,
+    ),
 }
 
 
