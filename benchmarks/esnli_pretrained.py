@@ -5,8 +5,8 @@ rationales, random words and DSS's PaLM rationales; alpha chosen on validation) 
 ``tokendistill run`` like any experiment, resuming whatever it finished before. This script then reads the
 run's ``report/results.json`` and writes ``esnli_pretrained.json`` in the issue's layout: the teacher's test
 accuracy, every student run (mode, method, alpha, seed, test accuracy; standard students have no alpha)
-and the plausibility of each method's rationales and of random words against e-SNLI's human explanations,
-with the command, the machine and the wall time. Accuracies are fractions.
+the plausibility of each method's rationales and of random words against e-SNLI's human explanations, and
+the report's paired differences, with the command, the machine and the wall time. Accuracies are fractions.
 
     python benchmarks/esnli_pretrained.py                              # the whole study (GPU-days on CPU)
     python benchmarks/esnli_pretrained.py seeds=[0] sweeps.alpha=[]    # a pilot: one seed, alpha 0.5
@@ -58,7 +58,13 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
             for student in run["students"]
         ],
         "plausibility": plausibility,
+        "paired": results["paired"],  # the report's answer: A - B with intervals over seeds and test examples
     }
+
+
+def _interval(bounds: tuple[float | None, float | None]) -> str:
+    low, high = bounds
+    return "n/a" if low is None or high is None else f"[{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
 def markdown(report: Mapping[str, Any]) -> str:
@@ -80,6 +86,14 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"| {run['mode']} | {run['method'] or '—'} | {run['alpha'] if run['alpha'] is not None else '—'} "
             f"| {run['seed']} | {'—' if validation is None else f'{100 * validation:.1f}'} "
             f"| {100 * run['test_accuracy']:.1f} | {'yes' if run['selected'] else ''} |"
+        )
+    lines += ["", "Paired differences (points; intervals over seeds, then over test examples):", ""]
+    lines += ["| A - B | difference | seeds | test examples | verdict |", "|---|---:|---:|---:|---|"]
+    for row in report["paired"]:
+        seeds, test = (row["seed_low"], row["seed_high"]), (row["test_low"], row["test_high"])
+        lines.append(
+            f"| {row['a']} - {row['b']} | {100 * row['difference']:+.1f} | {_interval(seeds)} "
+            f"| {_interval(test)} | {row['verdict']} |"
         )
     lines += ["", "Plausibility against e-SNLI's explanations (mean per example):", ""]
     lines += ["| words | precision | recall | F1 |", "|---|---:|---:|---:|"]
