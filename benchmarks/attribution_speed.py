@@ -307,7 +307,7 @@ def decoder_only_benchmark(
         args.repeats,
         device,
     )
-    saliency, inseq_seconds = seconds["saliency"], seconds["inseq_saliency"]
+    inseq_seconds = seconds["inseq_saliency"]
     inseq_scores = inseq_reduce(inseq_run())
     per_token_scores = ours("saliency_per_token")()
     saliency_scores = ours("saliency")()
@@ -322,15 +322,7 @@ def decoder_only_benchmark(
             "target_tokens": token_counts([len(ids) for ids in target_ids]),  # </s> included
         },
         "results": {
-            **{name: rate(n, value) for name, value in seconds.items()},
-            "saliency_vs_training_pass": seconds["training_pass"] / saliency,
-            "saliency_speedup_vs_inseq": inseq_seconds / saliency,
-            "saliency_per_token_speedup_vs_inseq": inseq_seconds / seconds["saliency_per_token"],
-            "spearman_saliency_per_token_vs_inseq": correlations(per_token_scores, inseq_scores),
-            "max_relative_difference_saliency_per_token_vs_inseq": max_relative_difference(
-                per_token_scores, inseq_scores
-            ),
-            "spearman_saliency_vs_inseq": correlations(saliency_scores, inseq_scores),
+            **comparison_results(n, seconds, inseq_seconds, per_token_scores, inseq_scores, saliency_scores),
         },
     }
 
@@ -393,19 +385,34 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             "timing": "median of interleaved repeats after one warm-up; time.perf_counter",
         },
         "results": {
-            **{name: rate(n, value) for name, value in seconds.items()},
-            "saliency_vs_training_pass": seconds["training_pass"] / saliency,
-            "saliency_speedup_vs_inseq": inseq_seconds / saliency,
-            "saliency_per_token_speedup_vs_inseq": inseq_seconds / seconds["saliency_per_token"],
-            "spearman_saliency_per_token_vs_inseq": correlations(per_token_scores, inseq_scores),
-            "max_relative_difference_saliency_per_token_vs_inseq": max_relative_difference(
-                per_token_scores, inseq_scores
-            ),
-            "spearman_saliency_vs_inseq": correlations(saliency_scores, inseq_scores),
+            **comparison_results(n, seconds, inseq_seconds, per_token_scores, inseq_scores, saliency_scores),
             "integrated_gradients_cost_vs_n_steps_saliency": seconds["integrated_gradients"]
             / (args.ig_steps * saliency),
         },
         "decoder_only": decoder_only_benchmark(args, device, examples),
+    }
+
+
+def comparison_results(
+    n: int,
+    seconds: dict[str, float],
+    inseq_seconds: float,
+    per_token_scores: Sequence[SequenceAttribution],
+    inseq_scores: Sequence[np.ndarray],
+    saliency_scores: Sequence[SequenceAttribution],
+) -> dict[str, Any]:
+    """The speeds, speed ratios and agreement with Inseq that the seq2seq and decoder-only results share."""
+    saliency = seconds["saliency"]
+    return {
+        **{name: rate(n, value) for name, value in seconds.items()},
+        "saliency_vs_training_pass": seconds["training_pass"] / saliency,
+        "saliency_speedup_vs_inseq": inseq_seconds / saliency,
+        "saliency_per_token_speedup_vs_inseq": inseq_seconds / seconds["saliency_per_token"],
+        "spearman_saliency_per_token_vs_inseq": correlations(per_token_scores, inseq_scores),
+        "max_relative_difference_saliency_per_token_vs_inseq": max_relative_difference(
+            per_token_scores, inseq_scores
+        ),
+        "spearman_saliency_vs_inseq": correlations(saliency_scores, inseq_scores),
     }
 
 
