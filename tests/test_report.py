@@ -161,7 +161,6 @@ def test_sweeps_add_the_k_and_method_plots(tmp_path):
 def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
     """Rationale students do best on validation at alpha 0.9 (but best on test at 0.5); random students
     do best on validation at the main alpha: each row shows its validation choice and names it."""
-
     config = make_run(
         tmp_path,
         accuracy_of=alpha_sweep_accuracy,

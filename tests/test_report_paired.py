@@ -158,7 +158,6 @@ def test_each_side_is_compared_at_the_alpha_its_table_row_shows(tmp_path):
     """Rationale students do best on validation at alpha 0.9, random ones at the main alpha 0.5; on test,
     rationales at 0.9 score exactly what standard students score (0.6 + 0.025 x seed) and 0.1 more at 0.5,
     random students 0.05 less."""
-
     config = make_run(
         tmp_path,
         accuracy_of=alpha_sweep_accuracy,

@@ -32,9 +32,10 @@ def chosen_words(record: RationaleRecord, example: Example, path: Path, line: in
     return chosen
 
 
-def read_with_examples(
-    path: Path, examples: Sequence[Example]
-) -> list[tuple[RationaleRecord, Example, list[WordScore]]]:
+ChosenRow = tuple[RationaleRecord, Example, list[WordScore]]  # a record, its example, its chosen words
+
+
+def read_with_examples(path: Path, examples: Sequence[Example]) -> list[ChosenRow]:
     """Each record of a rationale file with its example and chosen words (``DataError`` for an unknown id)."""
     by_id = {example.id: example for example in examples}
     rows = []
@@ -59,9 +60,14 @@ class EvidenceOverlap:
 
 def evidence_overlap(path: Path, examples: Sequence[Example]) -> EvidenceOverlap | None:
     """The evidence hit rate of a rationale file over ``examples`` (``None`` when none has evidence)."""
+    return overlap_of_rows(read_with_examples(path, examples))
+
+
+def overlap_of_rows(rows: Sequence[ChosenRow]) -> EvidenceOverlap | None:
+    """``evidence_overlap`` of rows already read with ``read_with_examples``."""
     scores = [
         evidence_score(example, chosen, record.k)
-        for record, example, chosen in read_with_examples(path, examples)
+        for record, example, chosen in rows
         if example.evidence_spans
     ]
     if not scores:

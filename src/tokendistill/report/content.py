@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from tokendistill.experiment.splits import ExperimentTask
-from tokendistill.report.analysis import EvidenceOverlap, evidence_overlap
+from tokendistill.report.analysis import EvidenceOverlap, overlap_of_rows, read_with_examples
 from tokendistill.report.heatmap import Heatmap, heatmaps
 from tokendistill.report.paired import PairedRow, paired_rows
-from tokendistill.report.plausibility import RationalePlausibility, rationale_plausibility
+from tokendistill.report.plausibility import RationalePlausibility, plausibility_of_rows
 from tokendistill.report.plots import accuracy_vs_k, method_comparison, results_chart
 from tokendistill.report.results import RunResults
 from tokendistill.report.table import STUDENT_ROWS, Table, column_labels, results_table, student_names
@@ -120,8 +120,9 @@ def _rationale_analyses(
             continue
         train = ExperimentTask(run.config.task).load("train")
         for (method, k), path in sorted(run.rationale_files.items()):
-            overlaps.append(OverlapRow(label, method, k, evidence_overlap(path, train)))
-            scores = rationale_plausibility(path, train)
+            rows = read_with_examples(path, train)  # read and checked once for both analyses
+            overlaps.append(OverlapRow(label, method, k, overlap_of_rows(rows)))
+            scores = plausibility_of_rows(rows)
             if scores is not None:
                 plausible.append(PlausibilityRow(label, method, k, scores))
     return overlaps, plausible

@@ -16,7 +16,7 @@ from pathlib import Path
 from tokendistill.attribution import candidate_words
 from tokendistill.attribution.plausibility import PlausibilitySummary, mean_plausibility, plausibility
 from tokendistill.data.example import Example
-from tokendistill.report.analysis import read_with_examples
+from tokendistill.report.analysis import ChosenRow, read_with_examples
 
 EXPLANATIONS = "explanations"  # the Example.meta key of a task's human explanations
 
@@ -32,9 +32,16 @@ def rationale_plausibility(
 ) -> RationalePlausibility | None:
     """Mean precision, recall and F1 of a rationale file's words and of random words against the examples'
     explanations; ``None`` when no example of the file has any."""
+    return plausibility_of_rows(read_with_examples(path, examples), draws=draws, seed=seed)
+
+
+def plausibility_of_rows(
+    rows: Sequence[ChosenRow], *, draws: int = 5, seed: int = 0
+) -> RationalePlausibility | None:
+    """``rationale_plausibility`` of rows already read with ``read_with_examples``."""
     generator = random.Random(seed)
     chosen_scores, random_scores = [], []
-    for record, example, chosen in read_with_examples(path, examples):
+    for record, example, chosen in rows:
         explanations = example.meta.get(EXPLANATIONS)
         if not explanations:
             continue
