@@ -17,17 +17,15 @@ import argparse
 import json
 import logging
 import math
-import multiprocessing
 import os
 import platform
 import shutil
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from tokendistill.attribution.records import RationaleRecord, read_rationale_fil
 from tokendistill.attribution.stage import generate_rationales
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.experiment.scheduler import Work, run_graph
 from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import seed_interval
 from tokendistill.metrics.paired import paired_comparison
@@ -70,22 +69,8 @@ class Job:
     deps: tuple[str, ...] = ()
 
 
-def exit_with_parent(parent_pid: int, poll_seconds: float = 2.0) -> None:
-    """Exit this process once ``parent_pid`` is no longer its parent (the parent died and it was adopted).
-
-    A kill reaches only the benchmark's main process; its pool workers would run on, writing into job
-    folders that the next run of the command starts again. No library ties a spawned worker's life to its
-    parent portably, hence this watcher.
-    """
-    while os.getppid() == parent_pid:
-        time.sleep(poll_seconds)
-    os._exit(1)
-
-
 def quiet_worker(threads: int) -> None:
-    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter,
-    and an exit as soon as the main process is gone."""
-    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter."""
     torch.set_num_threads(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -150,66 +135,36 @@ def run_jobs(
     them in this process). A failed job stops new jobs from starting; the error is raised once the running
     ones finish.
     """
-    keys = [job.key for job in jobs]
-    if len(set(keys)) != len(keys):
-        raise ValueError("job keys must be unique")
-    unknown = {dep for job in jobs for dep in job.deps} - set(keys)
-    if unknown:
-        raise ValueError(f"jobs depend on unknown jobs {sorted(unknown)}")
     results: dict[str, dict[str, Any]] = {}
-    pending = []
     for job in jobs:
         done = read_result(work_dir / job.key)
-        if done is None:
-            pending.append(job)
-        else:
+        if done is not None:
             results[job.key] = done
+    pending = [job for job in jobs if job.key not in results]
     log(f"{len(jobs)} jobs: {len(results)} already done, {len(pending)} to run on {workers} worker(s)")
-    total, started = len(pending), time.perf_counter()
+    started = time.perf_counter()
 
-    def report(job: Job, result: dict[str, Any]) -> None:
-        finished = total - len(pending) - len(running)
+    def report(job: Work, result: dict[str, Any]) -> None:
+        results[job.key] = result
         summary = f"accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
         log(
-            f"[{finished}/{total}, {time.perf_counter() - started:.0f}s] {job.key}: "
-            f"{result['job_seconds']:.0f}s {summary}"
+            f"[{len(results) - (len(jobs) - len(pending))}/{len(pending)}, "
+            f"{time.perf_counter() - started:.0f}s] {job.key}: {result['job_seconds']:.0f}s {summary}"
         )
 
-    running: dict[Future, Job] = {}
     if workers == 1:
         quiet_worker(threads)
-        while pending:
-            job = next(job for job in pending if all(dep in results for dep in job.deps))
-            pending.remove(job)
-            results[job.key] = _run_job(job.function, work_dir / job.key, job.kwargs)
-            report(job, results[job.key])
-        return results
-
-    failure: BaseException | None = None
-    # Read by tqdm when the workers import it (evaluation and attribution draw progress bars).
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=quiet_worker, initargs=(threads,)
-    ) as pool:
-        while running or (pending and failure is None):
-            ready = [job for job in pending if all(dep in results for dep in job.deps)]
-            for job in ready[: workers - len(running)] if failure is None else []:
-                pending.remove(job)
-                running[pool.submit(_run_job, job.function, work_dir / job.key, job.kwargs)] = job
-            if not running:
-                raise RuntimeError(f"jobs wait on each other: {[job.key for job in pending]}")
-            completed, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in completed:
-                job = running.pop(future)
-                if future.exception() is not None:
-                    failure = failure or future.exception()
-                    log(f"{job.key}: failed: {future.exception()!r}")
-                    continue
-                results[job.key] = future.result()
-                report(job, results[job.key])
-    if failure is not None:
-        raise failure
+    else:
+        # Read by tqdm when the workers import it (evaluation and attribution draw progress bars).
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    run_graph(
+        [Work(j.key, j.deps, _run_job, (j.function, work_dir / j.key, j.kwargs)) for j in pending],
+        jobs=workers,
+        finished=results.keys(),
+        worker_init=partial(quiet_worker, threads),
+        after=report,
+        failed=lambda job, error: log(f"{job.key}: failed: {error!r}"),
+    )
     return results
 
 

@@ -14,17 +14,11 @@ folder that exists without a marker is adopted when empty and otherwise refused 
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
-import multiprocessing
-import os
 import shutil
-import signal
-import sys
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +26,7 @@ from typing import Any, Literal
 from tokendistill.data.errors import DataError
 from tokendistill.experiment.config import ExperimentConfig, check_machine, config_to_yaml
 from tokendistill.experiment.plan import Stage, StageKind
+from tokendistill.experiment.scheduler import Work, run_graph
 from tokendistill.files import temporary_path, write_atomically
 
 MARKER = ".stage.json"
@@ -165,33 +160,6 @@ def _execute(implementation: StageFunction, config: ExperimentConfig, stage: Sta
     implementation(StageContext(config, stage, run_dir))
 
 
-def _start_worker(runner_pid: int, worker_init: Callable[[], None] | None) -> None:
-    """Set up a worker process. It must not outlive the runner, or a killed run that is started again would
-    find a stage still being written by the orphan: on Linux the kernel kills it when the runner dies
-    (elsewhere Ctrl-C reaches the whole process group anyway)."""
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1  # from <sys/prctl.h>: the signal this process gets when its parent exits
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() != runner_pid:  # the runner died while this worker was starting
-            os._exit(1)
-    if worker_init is not None:
-        worker_init()
-
-
-class _InlineExecutor(Executor):
-    """Runs each stage at once in this process (``jobs=1``): the same scheduling, no pickling, and Ctrl-C
-    stops the stage where it is."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future
-
-
 def run_plan(
     config: ExperimentConfig,
     plan: list[Stage],
@@ -226,53 +194,37 @@ def run_plan(
         else:
             pending.append(stage)
 
-    def start(stage: Stage) -> dict[str, Any]:
-        current, stage_dir = fingerprints[stage.key], run_dir / stage.key
+    records: dict[str, dict[str, Any]] = {}
+
+    def start(unit: Work) -> None:
+        current, stage_dir = fingerprints[unit.key], run_dir / unit.key
         status = stage_status(stage_dir, current)
-        resuming = status == "interrupted"
         if status == "outdated":
             clear_stage_dir(stage_dir)
         else:
             check_stage_dir(stage_dir)  # again: the folder may have changed since the run started
-        log(f"{label[stage.key]}: {'resuming' if resuming else 'running'}")
+        log(f"{label[unit.key]}: {'resuming' if status == 'interrupted' else 'running'}")
+        stage = stages[unit.key]
         record = {"stage": stage.key, "kind": stage.kind, "fingerprint": current, "inputs": stage.inputs}
         record["deps"] = {key: fingerprints[key] for key in stage.deps}
         write_marker(stage_dir, {**record, "status": "started"})
-        return {**record, "started": time.perf_counter()}
+        records[unit.key] = {**record, "started": time.perf_counter()}
 
-    finished = set(result.skipped)
-    running: dict[Future, tuple[Stage, dict[str, Any]]] = {}
-    failure: BaseException | None = None
-    executor = (
-        _InlineExecutor()
-        if jobs == 1
-        else ProcessPoolExecutor(
-            jobs,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(os.getpid(), worker_init),
-        )
+    def finish(unit: Work, _: None) -> None:
+        record = records.pop(unit.key)
+        seconds = round(time.perf_counter() - record.pop("started"), 3)
+        write_marker(run_dir / unit.key, {**record, "status": "done", "seconds": seconds})
+        log(f"{label[unit.key]}: done in {seconds:.1f}s")
+        result.ran.append(unit.key)
+
+    stages = {stage.key: stage for stage in pending}
+    run_graph(
+        [Work(s.key, s.deps, _execute, (implementations[s.kind], config, s, run_dir)) for s in pending],
+        jobs=jobs,
+        finished=result.skipped,
+        worker_init=worker_init,
+        before=start,
+        after=finish,
+        failed=lambda unit, error: log(f"{label[unit.key]}: failed: {error!r}"),
     )
-    with executor:
-        while running or (pending and failure is None):
-            ready = [stage for stage in pending if all(dep in finished for dep in stage.deps)]
-            for stage in ready[: jobs - len(running)] if failure is None else []:
-                pending.remove(stage)
-                record = start(stage)
-                future = executor.submit(_execute, implementations[stage.kind], config, stage, run_dir)
-                running[future] = (stage, record)
-            completed, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in completed:
-                stage, record = running.pop(future)
-                if future.exception() is not None:
-                    failure = failure or future.exception()
-                    log(f"{label[stage.key]}: failed: {future.exception()!r}")
-                    continue
-                seconds = round(time.perf_counter() - record.pop("started"), 3)
-                write_marker(run_dir / stage.key, {**record, "status": "done", "seconds": seconds})
-                log(f"{label[stage.key]}: done in {seconds:.1f}s")
-                finished.add(stage.key)
-                result.ran.append(stage.key)
-    if failure is not None:
-        raise failure
     return result
