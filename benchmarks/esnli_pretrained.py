@@ -9,7 +9,7 @@ the plausibility of each method's rationales and of random words against e-SNLI'
 the report's paired differences, with the command, the machine and the wall time. Accuracies are fractions.
 
     python benchmarks/esnli_pretrained.py                              # the whole study (GPU-days on CPU)
-    python benchmarks/esnli_pretrained.py seeds=[0] sweeps.alpha=[]    # a pilot: one seed, alpha 0.5
+    python benchmarks/esnli_pretrained.py seeds=[0] sweeps.alpha=[] --name esnli_pretrained_pilot
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="stages at once (tokendistill run --jobs)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--name", default=NAME, help="results file name, without .json (a pilot's own name)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -54,7 +55,8 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
         "teacher": run["teacher"],
         "runs": [
             {key: student[key] for key in ("mode", "method", "alpha", "seed", "test_accuracy")}
-            | {"validation_accuracy": student["validation_accuracy"], "selected": student["selected"]}
+            | {key: student[key] for key in ("student", "validation_accuracy", "selected")}
+            | {key: student[key] for key in ("final_label_loss", "final_rationale_loss")}
             for student in run["students"]
         ],
         "plausibility": plausibility,
@@ -67,6 +69,10 @@ def _interval(bounds: tuple[float | None, float | None]) -> str:
     return "n/a" if low is None or high is None else f"[{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
+def _loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     teacher = report["teacher"]
     lines = [
@@ -77,15 +83,21 @@ def markdown(report: Mapping[str, Any]) -> str:
         "",
         f"Teacher {teacher['model']}: test accuracy {100 * (teacher['test_accuracy'] or 0):.1f}%.",
         "",
-        "| mode | method | alpha | seed | validation | test | chosen on validation |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "Students: validation and test accuracy (%), and the label and rationale losses (nats per token) over"
+        " the last logging window of training.",
+        "",
+        "| student | mode | method | alpha | seed | validation | test | chosen on validation | label loss "
+        "| rationale loss |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run in report["runs"]:
         validation = run["validation_accuracy"]
         lines.append(
-            f"| {run['mode']} | {run['method'] or '—'} | {run['alpha'] if run['alpha'] is not None else '—'} "
+            f"| {run['student']} | {run['mode']} | {run['method'] or '—'} "
+            f"| {run['alpha'] if run['alpha'] is not None else '—'} "
             f"| {run['seed']} | {'—' if validation is None else f'{100 * validation:.1f}'} "
-            f"| {100 * run['test_accuracy']:.1f} | {'yes' if run['selected'] else ''} |"
+            f"| {100 * run['test_accuracy']:.1f} | {'yes' if run['selected'] else ''} "
+            f"| {_loss(run['final_label_loss'])} | {_loss(run['final_rationale_loss'])} |"
         )
     lines += ["", "Paired differences (points; intervals over seeds, then over test examples):", ""]
     lines += ["| A - B | difference | seeds | test examples | verdict |", "|---|---:|---:|---:|---|"]
@@ -118,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "wall_seconds": time.perf_counter() - started,
         **study_record(results),
     }
-    write_outputs(args.output_dir, NAME, report, markdown(report))
+    write_outputs(args.output_dir, args.name, report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -94,6 +94,11 @@ def fake_stages(accuracy_of: Accuracy, validation_of: Accuracy | None = None):
             if kind == "student" and validation_of is not None:
                 validation = validation_of(params["student"], params["variant"], params["seed"])
                 write_manifest(ctx.dir / MODEL_DIR, {"prefix": "", "validation_accuracy": validation})
+                last = {"step": 9, "loss": 0.5}
+                if params["variant"].mode != "standard":
+                    last |= {"label_loss": 0.5, "rationale_loss": 2.5}
+                state = {"log_history": [last, {"step": 9, "train_loss": 1.0}]}
+                (ctx.dir / MODEL_DIR / "trainer_state.json").write_text(json.dumps(state))
         elif kind == "rationales":
             rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), params["k"], params["method"])
         elif kind == "sample-rationales":

@@ -22,6 +22,7 @@ from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report import build_report, load_run, write_report
 from tokendistill.report.analysis import evidence_overlap, read_with_examples
 from tokendistill.report.heatmap import heatmaps
+from tokendistill.report.results import final_losses
 from tokendistill.report.table import cell
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -194,6 +195,8 @@ def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
         (0.9, 1): (pytest.approx(0.625), 0.8, True),
     }
     assert len(run["students"]) == 2 * 5  # standard, and rationale and random at two alphas, two seeds
+    losses = {(row["mode"], row["final_label_loss"], row["final_rationale_loss"]) for row in run["students"]}
+    assert losses == {("standard", 0.5, None), ("rationale", 0.5, 2.5), ("random", 0.5, 2.5)}
     assert "α=0.9" in (config.output_dir / "report/report.md").read_text()
 
 
@@ -257,3 +260,23 @@ def test_seed_intervals_are_clipped_to_the_accuracy_range():
     assert clipped.accuracy == pytest.approx(0.7667, abs=1e-4)
     assert clipped.low == pytest.approx(0.083, abs=1e-3)
     assert clipped.high == 1.0
+
+
+def test_final_losses_are_the_last_training_log_of_the_trainer_state(tmp_path):
+    """The trainer logs per-task losses every logging window; evaluation entries and the closing summary
+    (``train_loss``) are not training windows."""
+    history = [
+        {"step": 50, "loss": 3.0, "label_loss": 1.0, "rationale_loss": 5.0},
+        {"step": 50, "eval_accuracy": 0.6},
+        {"step": 100, "loss": 1.5, "label_loss": 0.25, "rationale_loss": 2.75},
+        {"step": 100, "eval_accuracy": 0.7},
+        {"step": 100, "train_loss": 2.2, "train_runtime": 9.0},
+    ]
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    assert final_losses(tmp_path) == (0.25, 2.75)
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": 10, "loss": 0.4}]}))
+    assert final_losses(tmp_path) == (0.4, None)  # one task: its loss is the label loss
+    assert final_losses(tmp_path / "elsewhere") == (None, None)
+    (tmp_path / "trainer_state.json").write_text("{")
+    with pytest.raises(DataError, match=r"trainer_state\.json.*log_history"):
+        final_losses(tmp_path)

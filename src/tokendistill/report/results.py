@@ -25,6 +25,7 @@ from tokendistill.experiment.runner import RESOLVED_CONFIG, plan_fingerprints, s
 from tokendistill.training.manifest import read_manifest
 
 METRIC_FIELDS = ("accuracy", "ci_low", "ci_high", "n")
+TRAINER_STATE = "trainer_state.json"  # written by transformers' Trainer.save_state
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,28 @@ class Evaluation:
     # The trained model's accuracy on the validation split (its manifest), by which an alpha is chosen;
     # None for the teacher's evaluation and for models trained before manifests recorded it.
     validation_accuracy: float | None = None
+    # The per-token losses the trainer logged last, over its final logging window (``final_losses``).
+    label_loss: float | None = None
+    rationale_loss: float | None = None
+
+
+def final_losses(model_dir: Path) -> tuple[float | None, float | None]:
+    """The label and rationale losses last logged while training the model in ``model_dir``, read from
+    the Trainer's own ``trainer_state.json``: how well the model fits each task when training ends (a
+    decoder that cannot write the rationales shows here). A single-task model's ``loss`` is its label loss;
+    ``(None, None)`` when the folder has no trainer state."""
+    path = model_dir / TRAINER_STATE
+    if not path.is_file():
+        return None, None
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))["log_history"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise DataError(path, None, "log_history", f"cannot read the training log: {error!r}") from error
+    training = [entry for entry in history if isinstance(entry, dict) and "loss" in entry]
+    if not training:
+        return None, None
+    last = training[-1]
+    return last.get("label_loss", last["loss"]), last.get("rationale_loss")
 
 
 @dataclass
@@ -96,6 +119,7 @@ def read_evaluation(folder: Path, model_dir: Path | None = None) -> Evaluation:
             raise DataError(path, None, name, "missing or not a number")
     manifest = read_manifest(model_dir) if model_dir is not None else None
     validation = manifest.get("validation_accuracy") if manifest else None
+    label_loss, rationale_loss = final_losses(model_dir) if model_dir is not None else (None, None)
     return Evaluation(
         float(metrics["accuracy"]),
         float(metrics["ci_low"]),
@@ -103,6 +127,8 @@ def read_evaluation(folder: Path, model_dir: Path | None = None) -> Evaluation:
         int(metrics["n"]),
         folder / "predictions.jsonl",
         float(validation) if isinstance(validation, int | float) else None,
+        label_loss,
+        rationale_loss,
     )
 
 

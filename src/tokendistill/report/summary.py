@@ -64,6 +64,8 @@ def _students(run: RunResults) -> list[dict[str, Any]]:
                     "test_accuracy": evaluation.accuracy,
                     "validation_accuracy": evaluation.validation_accuracy,
                     "selected": selected,
+                    "final_label_loss": evaluation.label_loss,
+                    "final_rationale_loss": evaluation.rationale_loss,
                 }
             )
     return rows
