@@ -186,3 +186,18 @@ def test_shards_without_a_manifest_are_not_trusted(tmp_path: Path) -> None:
     (folder / "shard-000000.jsonl").write_bytes(b"x\n")
     with pytest.raises(StaleShardsError, match=r"no manifest\.json"):
         check_manifest(folder, {"k": 5})
+
+
+def test_overwrite_empties_only_a_shard_folder_a_job_wrote(tmp_path: Path) -> None:
+    folder = tmp_path / "out.jsonl.shards"
+    settings = {"method": "saliency", "k": 5}
+    prepare_shards_dir(folder, settings, overwrite=False)
+    write_atomically(folder / "shard-000000.jsonl", b"x\n")
+    (folder / "shard-000001.jsonl.tmp").write_bytes(b"half")  # what a kill mid-write leaves
+    prepare_shards_dir(folder, settings, overwrite=True)
+    assert sorted(entry.name for entry in folder.iterdir()) == ["manifest.json"]
+
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"out\.jsonl\.shards.*notes\.txt"):
+        prepare_shards_dir(folder, settings, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "mine"

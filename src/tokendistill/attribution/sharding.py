@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tokendistill.data.errors import DataError
-from tokendistill.files import atomic_writer, write_atomically
+from tokendistill.files import TEMPORARY_SUFFIX, atomic_writer, write_atomically
 
 MANIFEST_NAME = "manifest.json"
 
@@ -106,13 +107,28 @@ def check_manifest(shards_dir: Path, settings: Mapping[str, Any]) -> None:
         )
 
 
+def remove_shards_dir(shards_dir: Path) -> None:
+    """Delete a shard folder, refusing one that holds anything a job does not write there (its manifest,
+    shard files and their temporaries): a folder that merely shares the name is never emptied."""
+    if not shards_dir.exists() and not shards_dir.is_symlink():
+        return
+    if shards_dir.is_symlink() or not shards_dir.is_dir():
+        raise DataError(shards_dir, None, None, "is in the way of a shard folder; move it away")
+    ours = re.compile(rf"^(shard-\d{{6}}\.jsonl|{re.escape(MANIFEST_NAME)})({re.escape(TEMPORARY_SUFFIX)})?$")
+    foreign = sorted(entry.name for entry in shards_dir.iterdir() if not ours.match(entry.name))
+    if foreign:
+        problem = f"holds files no job wrote there ({', '.join(foreign[:3])}); move them away, then rerun"
+        raise DataError(shards_dir, None, None, problem)
+    shutil.rmtree(shards_dir)
+
+
 def prepare_shards_dir(shards_dir: Path, settings: Mapping[str, Any], *, overwrite: bool) -> None:
     """Create ``shards_dir`` with its manifest, or keep an existing one made with the same settings.
 
     With ``overwrite`` any earlier shards are deleted first. Call it from one process only.
     """
-    if overwrite and shards_dir.exists():
-        shutil.rmtree(shards_dir)
+    if overwrite:
+        remove_shards_dir(shards_dir)
     check_manifest(shards_dir, settings)
     shards_dir.mkdir(parents=True, exist_ok=True)
     if read_manifest(shards_dir) is None:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ from tokendistill.attribution.sharding import (
     merge_shards,
     plan_shards,
     prepare_shards_dir,
+    remove_shards_dir,
     shards_dir_for,
     shards_of_process,
 )
@@ -365,7 +365,7 @@ def generate_rationales(
             check_shard(shard, examples)
         merge_shards(shards, output_path)
         mark_finished(output_path, settings)
-        shutil.rmtree(shards_dir)
+        remove_shards_dir(shards_dir)
         seconds = time.perf_counter() - started
         computed = sum(shard.stop - shard.start for shard in pending)
         logger.info(
