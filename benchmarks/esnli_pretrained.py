@@ -56,7 +56,7 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
         "runs": [
             {key: student[key] for key in ("mode", "method", "alpha", "seed", "test_accuracy")}
             | {key: student[key] for key in ("student", "validation_accuracy", "selected")}
-            | {key: student[key] for key in ("final_label_loss", "final_rationale_loss")}
+            | {key: student[key] for key in ("final_label_loss", "final_rationale_loss", "validation_curve")}
             for student in run["students"]
         ],
         "plausibility": plausibility,
@@ -83,12 +83,13 @@ def markdown(report: Mapping[str, Any]) -> str:
         "",
         f"Teacher {teacher['model']}: test accuracy {100 * (teacher['test_accuracy'] or 0):.1f}%.",
         "",
-        "Students: validation and test accuracy (%), and the label and rationale losses (nats per token) over"
-        " the last logging window of training.",
+        "Students: validation accuracy of the kept checkpoint and test accuracy (%), the label and rationale"
+        " losses (nats per token) over the last logging window of training, and validation accuracy (%) at"
+        " each evaluation (step: accuracy).",
         "",
         "| student | mode | method | alpha | seed | validation | test | chosen on validation | label loss "
-        "| rationale loss |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|---:|",
+        "| rationale loss | validation by step |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|---:|---|",
     ]
     for run in report["runs"]:
         validation = run["validation_accuracy"]
@@ -97,7 +98,8 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"| {run['alpha'] if run['alpha'] is not None else '—'} "
             f"| {run['seed']} | {'—' if validation is None else f'{100 * validation:.1f}'} "
             f"| {100 * run['test_accuracy']:.1f} | {'yes' if run['selected'] else ''} "
-            f"| {_loss(run['final_label_loss'])} | {_loss(run['final_rationale_loss'])} |"
+            f"| {_loss(run['final_label_loss'])} | {_loss(run['final_rationale_loss'])} "
+            f"| {', '.join(f'{step}: {100 * accuracy:.1f}' for step, accuracy in run['validation_curve'])} |"
         )
     lines += ["", "Paired differences (points; intervals over seeds, then over test examples):", ""]
     lines += ["| A - B | difference | seeds | test examples | verdict |", "|---|---:|---:|---:|---|"]

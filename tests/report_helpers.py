@@ -97,7 +97,8 @@ def fake_stages(accuracy_of: Accuracy, validation_of: Accuracy | None = None):
                 last = {"step": 9, "loss": 0.5}
                 if params["variant"].mode != "standard":
                     last |= {"label_loss": 0.5, "rationale_loss": 2.5}
-                state = {"log_history": [last, {"step": 9, "train_loss": 1.0}]}
+                evaluated = {"step": 9, "eval_accuracy": validation}
+                state = {"log_history": [last, evaluated, {"step": 9, "train_loss": 1.0}]}
                 (ctx.dir / MODEL_DIR / "trainer_state.json").write_text(json.dumps(state))
         elif kind == "rationales":
             rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), params["k"], params["method"])

@@ -45,8 +45,8 @@ def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_pa
     report["environment"] |= {"torch_threads_per_worker": 1, "load_average_at_start": None}
     report["environment"] |= {"torch": "t", "transformers": "x"}
     text = markdown({**report, "wall_seconds": 3600, **record})
-    assert "| tiny-t5 | rationale | saliency | 0.9 | 1 | 80.0 | 80.0 | yes | 0.50 | 2.50 |" in text
-    assert "| tiny-t5 | standard | — | — | 0 | 70.0 | 60.0 | yes | 0.50 | — |" in text
+    assert "| tiny-t5 | rationale | saliency | 0.9 | 1 | 80.0 | 80.0 | yes | 0.50 | 2.50 | 9: 80.0 |" in text
+    assert "| tiny-t5 | standard | — | — | 0 | 70.0 | 60.0 | yes | 0.50 | — | 9: 70.0 |" in text
     # 20 test examples: rationale students get round(20 x (0.775, 0.825)) = 16, 16 right, standard ones
     # round(20 x (0.6, 0.65)) = 12, 13: differences 0.2 and 0.15, mean +17.5 points (alpha 0.9 chosen).
     vs_standard = next(row for row in record["paired"] if row["b"] == "Standard fine-tuning")

@@ -22,7 +22,7 @@ from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report import build_report, load_run, write_report
 from tokendistill.report.analysis import evidence_overlap, read_with_examples
 from tokendistill.report.heatmap import heatmaps
-from tokendistill.report.results import final_losses
+from tokendistill.report.results import TrainingLog, read_training_log
 from tokendistill.report.table import cell
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -197,6 +197,8 @@ def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):
     assert len(run["students"]) == 2 * 5  # standard, and rationale and random at two alphas, two seeds
     losses = {(row["mode"], row["final_label_loss"], row["final_rationale_loss"]) for row in run["students"]}
     assert losses == {("standard", 0.5, None), ("rationale", 0.5, 2.5), ("random", 0.5, 2.5)}
+    curves = [row["validation_curve"] for row in run["students"]]
+    assert curves == [[[9, row["validation_accuracy"]]] for row in run["students"]]
     assert "α=0.9" in (config.output_dir / "report/report.md").read_text()
 
 
@@ -262,7 +264,7 @@ def test_seed_intervals_are_clipped_to_the_accuracy_range():
     assert clipped.high == 1.0
 
 
-def test_final_losses_are_the_last_training_log_of_the_trainer_state(tmp_path):
+def test_training_log_holds_the_last_losses_and_the_validation_curve(tmp_path):
     """The trainer logs per-task losses every logging window; evaluation entries and the closing summary
     (``train_loss``) are not training windows."""
     history = [
@@ -273,10 +275,10 @@ def test_final_losses_are_the_last_training_log_of_the_trainer_state(tmp_path):
         {"step": 100, "train_loss": 2.2, "train_runtime": 9.0},
     ]
     (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
-    assert final_losses(tmp_path) == (0.25, 2.75)
+    assert read_training_log(tmp_path) == TrainingLog(0.25, 2.75, ((50, 0.6), (100, 0.7)))
     (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [{"step": 10, "loss": 0.4}]}))
-    assert final_losses(tmp_path) == (0.4, None)  # one task: its loss is the label loss
-    assert final_losses(tmp_path / "elsewhere") == (None, None)
+    assert read_training_log(tmp_path) == TrainingLog(0.4, None, ())  # one task: its loss is the label loss
+    assert read_training_log(tmp_path / "elsewhere") == TrainingLog()
     (tmp_path / "trainer_state.json").write_text("{")
     with pytest.raises(DataError, match=r"trainer_state\.json.*log_history"):
-        final_losses(tmp_path)
+        read_training_log(tmp_path)

@@ -29,6 +29,18 @@ TRAINER_STATE = "trainer_state.json"  # written by transformers' Trainer.save_st
 
 
 @dataclass(frozen=True)
+class TrainingLog:
+    """What the Trainer logged while training a model: the per-token losses of its last logging window
+    (how well it fits each task when training ends: a decoder that cannot write the rationales shows
+    here) and its validation accuracy at each evaluation (whether the schedule was long enough for it to
+    level off). A single-task model's ``loss`` is its label loss."""
+
+    label_loss: float | None = None
+    rationale_loss: float | None = None
+    validation_curve: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """One model's test accuracy (fractions) with its bootstrap interval over test examples."""
 
@@ -40,28 +52,23 @@ class Evaluation:
     # The trained model's accuracy on the validation split (its manifest), by which an alpha is chosen;
     # None for the teacher's evaluation and for models trained before manifests recorded it.
     validation_accuracy: float | None = None
-    # The per-token losses the trainer logged last, over its final logging window (``final_losses``).
-    label_loss: float | None = None
-    rationale_loss: float | None = None
+    # How training went, from the trainer's log (``read_training_log``); empty for the teacher's evaluation.
+    training: TrainingLog = field(default_factory=TrainingLog)
 
 
-def final_losses(model_dir: Path) -> tuple[float | None, float | None]:
-    """The label and rationale losses last logged while training the model in ``model_dir``, read from
-    the Trainer's own ``trainer_state.json``: how well the model fits each task when training ends (a
-    decoder that cannot write the rationales shows here). A single-task model's ``loss`` is its label loss;
-    ``(None, None)`` when the folder has no trainer state."""
+def read_training_log(model_dir: Path) -> TrainingLog:
+    """The ``TrainingLog`` of the Trainer's own ``trainer_state.json`` in ``model_dir`` (empty if none)."""
     path = model_dir / TRAINER_STATE
     if not path.is_file():
-        return None, None
+        return TrainingLog()
     try:
         history = json.loads(path.read_text(encoding="utf-8"))["log_history"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        windows = [entry for entry in history if "loss" in entry]
+        curve = tuple((int(e["step"]), float(e["eval_accuracy"])) for e in history if "eval_accuracy" in e)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
         raise DataError(path, None, "log_history", f"cannot read the training log: {error!r}") from error
-    training = [entry for entry in history if isinstance(entry, dict) and "loss" in entry]
-    if not training:
-        return None, None
-    last = training[-1]
-    return last.get("label_loss", last["loss"]), last.get("rationale_loss")
+    last = windows[-1] if windows else {}
+    return TrainingLog(last.get("label_loss", last.get("loss")), last.get("rationale_loss"), curve)
 
 
 @dataclass
@@ -119,7 +126,6 @@ def read_evaluation(folder: Path, model_dir: Path | None = None) -> Evaluation:
             raise DataError(path, None, name, "missing or not a number")
     manifest = read_manifest(model_dir) if model_dir is not None else None
     validation = manifest.get("validation_accuracy") if manifest else None
-    label_loss, rationale_loss = final_losses(model_dir) if model_dir is not None else (None, None)
     return Evaluation(
         float(metrics["accuracy"]),
         float(metrics["ci_low"]),
@@ -127,8 +133,7 @@ def read_evaluation(folder: Path, model_dir: Path | None = None) -> Evaluation:
         int(metrics["n"]),
         folder / "predictions.jsonl",
         float(validation) if isinstance(validation, int | float) else None,
-        label_loss,
-        rationale_loss,
+        read_training_log(model_dir) if model_dir is not None else TrainingLog(),
     )
 
 

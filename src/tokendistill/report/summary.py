@@ -64,8 +64,9 @@ def _students(run: RunResults) -> list[dict[str, Any]]:
                     "test_accuracy": evaluation.accuracy,
                     "validation_accuracy": evaluation.validation_accuracy,
                     "selected": selected,
-                    "final_label_loss": evaluation.label_loss,
-                    "final_rationale_loss": evaluation.rationale_loss,
+                    "final_label_loss": evaluation.training.label_loss,
+                    "final_rationale_loss": evaluation.training.rationale_loss,
+                    "validation_curve": [list(point) for point in evaluation.training.validation_curve],
                 }
             )
     return rows
