@@ -25,6 +25,7 @@ from typing import Any
 
 from benchlib import REPO_ROOT, RESULTS_DIR, environment, machine_text, write_outputs
 from tokendistill.experiment.config import load_config
+from tokendistill.experiment.runner import MARKER, read_marker
 
 CONFIG = REPO_ROOT / "configs" / "local" / "esnli-pretrained.yaml"
 NAME = "esnli_pretrained"
@@ -64,6 +65,17 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def stage_seconds(run_dir: Path) -> dict[str, float]:
+    """What each finished stage of the run cost, from the runner's markers (its last run: a resumed
+    stage counts only the part after the resume), so the results file says what the study cost."""
+    seconds = {}
+    for marker in sorted(run_dir.rglob(MARKER)):
+        record = read_marker(marker.parent)
+        if record is not None and record["status"] == "done":
+            seconds[record["stage"]] = record["seconds"]
+    return seconds
+
+
 def _interval(bounds: tuple[float | None, float | None]) -> str:
     low, high = bounds
     return "n/a" if low is None or high is None else f"[{100 * low:+.1f}, {100 * high:+.1f}]"
@@ -79,7 +91,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         "# e-SNLI with a pretrained teacher and students (issue 12)",
         "",
         f"`{report['command']}` on {machine_text(report['environment'])}; "
-        f"{report['wall_seconds'] / 3600:.1f} h wall for this invocation (finished stages are reused).",
+        f"{report['wall_seconds'] / 3600:.1f} h wall for this invocation (finished stages are reused); "
+        f"{sum(report['stage_seconds'].values()) / 3600:.1f} h of stage time in all (`stage_seconds`).",
         "",
         f"Teacher {teacher['model']}: test accuracy {100 * (teacher['test_accuracy'] or 0):.1f}%.",
         "",
@@ -130,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "command": " ".join(["python benchmarks/esnli_pretrained.py", *args.argv]),
         "environment": env,
         "wall_seconds": time.perf_counter() - started,
+        "stage_seconds": stage_seconds(run_dir),
         **study_record(results),
     }
     write_outputs(args.output_dir, args.name, report, markdown(report))

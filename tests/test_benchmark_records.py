@@ -11,7 +11,8 @@ import pytest
 from report_helpers import esnli_task, make_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from esnli_pretrained import markdown, study_record
+from esnli_pretrained import markdown, stage_seconds, study_record
+from tokendistill.experiment.plan import build_plan
 
 
 def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_path):
@@ -44,7 +45,11 @@ def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_pa
     report = {"command": "c", "environment": {"device_name": "cpu", "cpu_count": 2, "workers": 1}}
     report["environment"] |= {"torch_threads_per_worker": 1, "load_average_at_start": None}
     report["environment"] |= {"torch": "t", "transformers": "x"}
-    text = markdown({**report, "wall_seconds": 3600, **record})
+    seconds = stage_seconds(config.output_dir)
+    assert seconds.keys() == {stage.key for stage in build_plan(config)}
+    assert all(value >= 0 for value in seconds.values())
+    text = markdown({**report, "wall_seconds": 3600, "stage_seconds": {"teacher": 5400.0}, **record})
+    assert "1.5 h of stage time in all" in text
     assert "| tiny-t5 | rationale | saliency | 0.9 | 1 | 80.0 | 80.0 | yes | 0.50 | 2.50 | 9: 80.0 |" in text
     assert "| tiny-t5 | standard | — | — | 0 | 70.0 | 60.0 | yes | 0.50 | — | 9: 70.0 |" in text
     # 20 test examples: rationale students get round(20 x (0.775, 0.825)) = 16, 16 right, standard ones
