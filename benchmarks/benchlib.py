@@ -141,14 +141,15 @@ def run_jobs(
         if done is not None:
             results[job.key] = done
     pending = [job for job in jobs if job.key not in results]
-    log(f"{len(jobs)} jobs: {len(results)} already done, {len(pending)} to run on {workers} worker(s)")
+    already_done = len(results)
+    log(f"{len(jobs)} jobs: {already_done} already done, {len(pending)} to run on {workers} worker(s)")
     started = time.perf_counter()
 
     def report(job: Work, result: dict[str, Any]) -> None:
         results[job.key] = result
         summary = f"accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
         log(
-            f"[{len(results) - (len(jobs) - len(pending))}/{len(pending)}, "
+            f"[{len(results) - already_done}/{len(pending)}, "
             f"{time.perf_counter() - started:.0f}s] {job.key}: {result['job_seconds']:.0f}s {summary}"
         )
 

@@ -194,7 +194,8 @@ def run_plan(
         else:
             pending.append(stage)
 
-    records: dict[str, dict[str, Any]] = {}
+    stages = {stage.key: stage for stage in pending}
+    records: dict[str, dict[str, Any]] = {}  # the marker of each running stage, with its start time
 
     def start(unit: Work) -> None:
         current, stage_dir = fingerprints[unit.key], run_dir / unit.key
@@ -217,7 +218,6 @@ def run_plan(
         log(f"{label[unit.key]}: done in {seconds:.1f}s")
         result.ran.append(unit.key)
 
-    stages = {stage.key: stage for stage in pending}
     run_graph(
         [Work(s.key, s.deps, _execute, (implementations[s.kind], config, s, run_dir)) for s in pending],
         jobs=jobs,
