@@ -225,6 +225,95 @@ def test_bad_alpha_sweep_is_named(tmp_path, alphas):
     assert error_of(tmp_path, MINIMAL, [f"sweeps.alpha={alphas}"]).field.startswith("sweeps.alpha")
 
 
+def test_train_size_sweep_repeats_each_mode_at_the_main_settings_and_keeps_the_main_stages(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    modes = "students.modes=[standard, rationale, random]"
+    plain = load_config(path, [modes, "sweeps.k=[1]"], base_dir=tmp_path)
+    swept = load_config(
+        path,
+        [modes, "sweeps.k=[1]", "sweeps.alpha=[0.9]", "sweeps.train_examples=[50, 200]"],
+        base_dir=tmp_path,
+    )
+    plain_prints, swept_prints = plan_fingerprints(build_plan(plain)), plan_fingerprints(build_plan(swept))
+    kept = {key: value for key, value in plain_prints.items() if key != "report"}
+    assert {key: swept_prints[key] for key in kept} == kept
+    students = {
+        stage.key: stage.inputs
+        for stage in build_plan(swept)
+        if stage.kind == "student" and stage.key.endswith(("-n50/seed0", "-n200/seed0"))
+    }
+    # Each mode at the main k and alpha, at each size; neither the k=1 nor the alpha=0.9 settings repeat.
+    assert sorted(students) == [
+        f"students/s/{slug}-n{n}/seed0"
+        for slug in ("random-k5", "rationale-saliency-k5", "standard")
+        for n in (200, 50)
+    ]
+    assert {inputs["train_examples"] for key, inputs in students.items() if "-n50/" in key} == {50}
+    assert all("train_examples" not in stage.inputs for stage in build_plan(plain))
+
+
+def test_rationales_cover_the_largest_student_training_set_only_when_every_student_is_capped(
+    tmp_path, monkeypatch
+):
+    path = write(tmp_path, MINIMAL)
+    capped = load_config(
+        path, ["students.train_examples=100", "sweeps.train_examples=[300, 50]"], base_dir=tmp_path
+    )
+    assert capped.student_train_sizes() == [100, 300, 50] and capped.rationale_examples() == 300
+    (stage,) = [stage for stage in build_plan(capped) if stage.kind == "rationales"]
+    assert stage.inputs["examples"] == 300
+    main = next(stage for stage in build_plan(capped) if stage.key == "students/s/standard/seed0")
+    assert main.inputs["train_examples"] == 100
+    from tokendistill.experiment import stages
+    from tokendistill.experiment.runner import StageContext
+
+    asked = {}
+    monkeypatch.setattr(stages, "generate_rationales", lambda *args, **kwargs: asked.update(kwargs))
+    stages.rationales_stage(StageContext(capped, stage, tmp_path))
+    assert asked["limit"] == 300
+    whole = load_config(path, ["sweeps.train_examples=[300]"], base_dir=tmp_path)
+    assert whole.rationale_examples() is None
+    assert all("examples" not in stage.inputs for stage in build_plan(whole) if stage.kind == "rationales")
+
+
+def test_each_student_stage_trains_on_its_own_prefix_of_the_training_split(tmp_path, monkeypatch):
+    from tokendistill.experiment import stages
+    from tokendistill.experiment.runner import StageContext
+
+    overrides = ["students.modes=[standard]", "task.options={size: 40}", "sweeps.train_examples=[10]"]
+    config = load_config(write(tmp_path, MINIMAL), overrides, base_dir=tmp_path)
+    seen = {}
+    monkeypatch.setattr(
+        stages, "initial_model", lambda spec, task, *args: seen.update(init=task.load("train"))
+    )
+    monkeypatch.setattr(
+        stages, "train_student", lambda model, task, *a, **k: seen.update(train=task.load("train"))
+    )
+    full = stages.ExperimentTask(config.task).load("train")
+    for key, size in (("students/s/standard/seed0", 40), ("students/s/standard-n10/seed0", 10)):
+        stage = next(stage for stage in build_plan(config) if stage.key == key)
+        stages.student_stage(StageContext(config, stage, tmp_path))
+        # The tiny model's tokenizer and the training both see only the first ``size`` examples.
+        assert [e.id for e in seen["init"]] == [e.id for e in seen["train"]] == [e.id for e in full[:size]]
+
+
+def test_a_student_training_set_larger_than_the_split_is_refused(tmp_path):
+    from tokendistill.data.errors import TaskError
+    from tokendistill.experiment.splits import ExperimentTask
+
+    config = load_config(write(tmp_path, MINIMAL), ["task.options={size: 40}"], base_dir=tmp_path)
+    with pytest.raises(TaskError, match=r"asked to train on 41 examples.*has 40"):
+        ExperimentTask(config.task, 41).load("train")
+    assert len(ExperimentTask(config.task, 40).load("train")) == 40
+
+
+@pytest.mark.parametrize("sizes", ["[10, 10]", "[0]"])
+def test_bad_train_size_sweep_is_named(tmp_path, sizes):
+    assert error_of(tmp_path, MINIMAL, [f"sweeps.train_examples={sizes}"]).field.startswith(
+        "sweeps.train_examples"
+    )
+
+
 @pytest.mark.parametrize(("overrides", "baseline"), [([], "pad"), (["attribution.baseline=zero"], "zero")])
 def test_integrated_gradients_stages_carry_their_baseline(tmp_path, overrides, baseline):
     """IG rationales start from the pad embedding unless the config says otherwise (the zero baseline is

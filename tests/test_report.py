@@ -21,6 +21,7 @@ from tokendistill.experiment.runner import RESOLVED_CONFIG
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report import build_report, load_run, write_report
 from tokendistill.report.analysis import evidence_overlap, read_with_examples
+from tokendistill.report.content import run_summary
 from tokendistill.report.heatmap import heatmaps
 from tokendistill.report.results import TrainingLog, read_training_log
 from tokendistill.report.table import cell
@@ -157,6 +158,33 @@ def test_sweeps_add_the_k_and_method_plots(tmp_path):
     assert "## Accuracy against k" in markdown and "## Attribution methods" in markdown
     methods = {(row.method, row.k) for row in content.overlaps}
     assert methods == {("saliency", 5), ("saliency", 2), ("saliency", 8), ("integrated_gradients", 5)}
+
+
+def test_a_training_size_sweep_adds_a_learning_curve_table_with_each_size_in_its_column(tmp_path):
+    def accuracy(student, variant, seed):
+        if variant is None:
+            return 0.9
+        size = variant.train_examples or 30  # 30: the main size
+        return size / 100 + {"standard": 0.0, "rationale": 0.2, "random": 0.1}[variant.mode]
+
+    students = {**BASE["students"], "train_examples": 30}
+    run = load_run(
+        make_run(
+            tmp_path, accuracy_of=accuracy, students=students, sweeps={"train_examples": [50, 10]}
+        ).output_dir
+    )
+    table_one, curve = build_report([run]).tables
+    assert curve.columns == ("n = 10", "n = 30", "n = 50")
+    rows = {row.label: [c.accuracy for c in row.cells] for row in curve.rows}
+    assert rows["Standard fine-tuning"] == pytest.approx([0.1, 0.3, 0.5])
+    assert rows["Teacher-token rationales"] == pytest.approx([0.3, 0.5, 0.7])
+    assert rows["Random-token control"] == pytest.approx([0.2, 0.4, 0.6])
+    # Table 1 shows the main size only, and the run's line says which.
+    assert "students tiny-t5 (trained on the first 30 training examples)" in run_summary(run)
+    assert {row.label: row.cells[0].accuracy for row in table_one.rows}[
+        "Standard fine-tuning"
+    ] == pytest.approx(0.3)
+    assert build_report([load_run(make_run(tmp_path, "plain").output_dir)]).tables[1:] == ()
 
 
 def test_alpha_is_chosen_per_mode_on_validation_never_on_test(tmp_path):

@@ -395,6 +395,9 @@ class StudentsConfig(Section):
         default=["standard", "rationale", "random"], min_length=1
     )  # dss needs PaLM data
     alpha: float = Field(default=0.5, ge=0, le=1)
+    # Students learn from the first ``train_examples`` examples of the training split (None: all of it),
+    # while the teacher learns from all of it: a teacher that knows more than its students have seen.
+    train_examples: int | None = Field(default=None, gt=0)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
     @field_validator("models")
@@ -417,18 +420,20 @@ class SweepsConfig(Section):
     """Extra runs beyond the main (method, k): ``k`` repeats the main method at other k values, ``methods``
     repeats the main k with other methods (the union is run, not the cross product). ``alpha`` repeats
     every two-task student setting at other label-task weights; the report picks each mode's alpha by
-    validation accuracy, never by test accuracy."""
+    validation accuracy, never by test accuracy. ``train_examples`` repeats each mode at the main method,
+    k and alpha with students trained on the first N training examples (a learning curve)."""
 
     k: list[K] = Field(default_factory=list)
     methods: list[Method] = Field(default_factory=list)
     alpha: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=list)
+    train_examples: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
 
-    @field_validator("alpha")
+    @field_validator("alpha", "train_examples")
     @classmethod
-    def _unique_alphas(cls, alphas: list[float]) -> list[float]:
-        if len(set(alphas)) != len(alphas):
-            raise ValueError(f"alpha values must be unique, got {alphas}")
-        return alphas
+    def _unique_values(cls, values: list, info: ValidationInfo) -> list:
+        if len(set(values)) != len(values):
+            raise ValueError(f"{info.field_name} values must be unique, got {values}")
+        return values
 
 
 class EvaluationConfig(Section):
@@ -478,6 +483,16 @@ class ExperimentConfig(Section):
     def methods(self) -> list[Method]:
         """All attribution methods the run uses, the main one first."""
         return _unique([self.attribution.method, *self.sweeps.methods])
+
+    def student_train_sizes(self) -> list[int | None]:
+        """The training-set sizes students learn from, the main one first (None: the whole split)."""
+        return _unique([self.students.train_examples, *self.sweeps.train_examples])
+
+    def rationale_examples(self) -> int | None:
+        """How many training examples need rationales: the first ones, up to the largest student training
+        set (None: all of them)."""
+        sizes = self.student_train_sizes()
+        return None if None in sizes else max(size for size in sizes if size is not None)
 
     def rationale_settings(self) -> list[tuple[Method, int]]:
         """The (method, k) pairs that get rationales: the main method at each k, each method at the main k."""

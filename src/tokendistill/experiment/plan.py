@@ -44,13 +44,15 @@ class StudentVariant:
     """A student training setting (mode plus, for rationale modes, where its rationales come from).
 
     ``alpha`` is ``None`` at the config's main label-task weight and set only for the ``sweeps.alpha``
-    repeats, so adding a sweep leaves the main settings' folders (and their finished results) as they were.
+    repeats, so adding a sweep leaves the main settings' folders (and their finished results) as they were;
+    ``train_examples`` likewise is set only for the ``sweeps.train_examples`` repeats.
     """
 
     mode: Mode
     method: Method | None = None
     k: int | None = None
     alpha: float | None = None
+    train_examples: int | None = None
 
     @property
     def slug(self) -> str:
@@ -60,7 +62,9 @@ class StudentVariant:
             base = f"random-k{self.k}"
         else:
             base = self.mode
-        return base if self.alpha is None else f"{base}-alpha{self.alpha:g}"
+        if self.alpha is not None:
+            base += f"-alpha{self.alpha:g}"
+        return base if self.train_examples is None else f"{base}-n{self.train_examples}"
 
     def at_main_alpha(self) -> StudentVariant:
         """The same setting at the config's main alpha (how the report groups an alpha sweep)."""
@@ -92,7 +96,8 @@ def eval_key(student: str, variant: StudentVariant, seed: int) -> str:
 
 def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
     """Every student setting the run trains: rationale mode at each (method, k) pair, random at each k,
-    and every two-task setting again at each swept alpha."""
+    every two-task setting again at each swept alpha, and each setting at the main k and alpha (every
+    method) again at each swept training-set size."""
     variants: list[StudentVariant] = []
     for mode in config.students.modes:
         if mode == "rationale":
@@ -102,9 +107,17 @@ def student_variants(config: ExperimentConfig) -> list[StudentVariant]:
         else:
             variants.append(StudentVariant(mode))
     swept = [alpha for alpha in config.sweeps.alpha if alpha != config.students.alpha]
-    return variants + [
-        replace(variant, alpha=alpha) for variant in variants if variant.mode != "standard" for alpha in swept
-    ]
+    at_main_k = [variant for variant in variants if variant.k in (None, config.attribution.k)]
+    return (
+        variants
+        + [replace(v, alpha=alpha) for v in variants if v.mode != "standard" for alpha in swept]
+        + [replace(v, train_examples=size) for size in config.student_train_sizes()[1:] for v in at_main_k]
+    )
+
+
+def variant_train_examples(config: ExperimentConfig, variant: StudentVariant) -> int | None:
+    """How many training examples (the first ones) a student setting learns from; None: all of them."""
+    return config.students.train_examples if variant.train_examples is None else variant.train_examples
 
 
 def variant_alpha(config: ExperimentConfig, variant: StudentVariant) -> float:
@@ -152,6 +165,8 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
 
     for method, k in config.rationale_settings():
         inputs = {**_attribution_inputs(config, method, k), "split": config.task.train_split}
+        if config.rationale_examples() is not None:  # left out otherwise: older runs keep their fingerprints
+            inputs["examples"] = config.rationale_examples()
         stages.append(
             Stage(rationale_key(method, k), "rationales", inputs, (TEACHER,), {"method": method, "k": k})
         )
@@ -176,6 +191,8 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
                     inputs["alpha"] = variant_alpha(config, variant)
                 if variant.mode == "random":
                     inputs["k"] = variant.k
+                if variant_train_examples(config, variant) is not None:
+                    inputs["train_examples"] = variant_train_examples(config, variant)
                 deps = (rationale_key(variant.method, variant.k),) if variant.mode == "rationale" else ()
                 params = {"student": student.name, "variant": variant, "seed": seed}
                 key = student_key(student.name, variant, seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from tokendistill.data.errors import TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import get_task
 from tokendistill.data.tasks.base import Task, check_split
@@ -33,11 +34,14 @@ class ExperimentTask(Task):
     """A registered task whose ``train``/``validation``/``test`` are the roles given by a ``TaskConfig``.
 
     The ``data_dir`` argument of ``load`` is ignored: the config says where the data is.
+    ``train_examples`` keeps only the first examples of the training role (a student's smaller training
+    set: a prefix, so rationales written for the larger set serve it).
     """
 
-    def __init__(self, config: TaskConfig) -> None:
+    def __init__(self, config: TaskConfig, train_examples: int | None = None) -> None:
         super().__init__()
         self.config = config
+        self.train_examples = train_examples
         self.inner = get_task(config.name, **config.options)
         self.name = self.inner.name
         self.labels = self.inner.labels
@@ -54,7 +58,14 @@ class ExperimentTask(Task):
             train, held_out = split_holdout(train, config.validation_fraction)
             if split == "validation":
                 return held_out[: config.max_eval_examples]
-        return train[: config.max_train_examples]
+        train = train[: config.max_train_examples]
+        if self.train_examples is not None and self.train_examples > len(train):
+            raise TaskError(
+                f"{self.name}: students are asked to train on {self.train_examples} examples, but the "
+                f"training split ({config.train_split}) has {len(train)}: lower students.train_examples or "
+                "sweeps.train_examples"
+            )
+        return train[: self.train_examples]
 
     def _load(self, split: str, skip_bad_rows: bool) -> list[Example]:
         examples = self.inner.load(split, self.config.data_dir, skip_bad_rows=skip_bad_rows)

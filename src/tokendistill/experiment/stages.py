@@ -27,6 +27,7 @@ from tokendistill.experiment.plan import (
     method_settings,
     rationale_key,
     variant_alpha,
+    variant_train_examples,
 )
 from tokendistill.experiment.runner import StageContext, StageFunction
 from tokendistill.experiment.splits import ExperimentTask
@@ -134,7 +135,7 @@ def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -
 
 
 def rationales_stage(ctx: StageContext) -> None:
-    _rationales(ctx, "train", RATIONALE_FILE, None)
+    _rationales(ctx, "train", RATIONALE_FILE, ctx.config.rationale_examples())
 
 
 def sample_rationales_stage(ctx: StageContext) -> None:
@@ -150,7 +151,7 @@ def student_stage(ctx: StageContext) -> None:
     config, params = ctx.config, ctx.stage.params
     variant: StudentVariant = params["variant"]
     spec = next(model for model in config.students.models if model.name == params["student"])
-    task = ExperimentTask(config.task)
+    task = ExperimentTask(config.task, variant_train_examples(config, variant))
     extra: dict[str, object] = {}
     if variant.mode == "rationale":
         extra["rationales_path"] = ctx.output_of(rationale_key(variant.method, variant.k)) / RATIONALE_FILE

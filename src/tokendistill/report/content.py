@@ -14,7 +14,14 @@ from tokendistill.report.paired import PairedRow, paired_rows
 from tokendistill.report.plausibility import RationalePlausibility, plausibility_of_rows
 from tokendistill.report.plots import accuracy_vs_k, method_comparison, results_chart
 from tokendistill.report.results import RunResults
-from tokendistill.report.table import STUDENT_ROWS, Table, column_labels, results_table, student_names
+from tokendistill.report.table import (
+    STUDENT_ROWS,
+    Table,
+    column_labels,
+    learning_curve_table,
+    results_table,
+    student_names,
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,10 @@ def run_summary(run: RunResults) -> str:
     teacher = teacher_description(run)
     students = ", ".join(model.name for model in config.students.models)
     where = run.run_dir.relative_to(Path.cwd()) if run.run_dir.is_relative_to(Path.cwd()) else run.run_dir
+    size = config.students.train_examples
+    trained_on = "" if size is None else f" (trained on the first {size} training examples)"
     return (
-        f"{where}: task {config.task.name}, teacher {teacher}, students {students}, "
+        f"{where}: task {config.task.name}, teacher {teacher}, students {students}{trained_on}, "
         f"{config.attribution.method} k={config.attribution.k}, seeds {config.seeds}"
     )
 
@@ -133,6 +142,10 @@ def build_report(runs: Sequence[RunResults]) -> ReportContent:
     students = student_names(runs)
     tables = [results_table(runs, student) for student in students]
     present = {row.label for table in tables for row in table.rows}
+    curves = (
+        learning_curve_table(run, label, s) for run, label in zip(runs, labels, strict=True) for s in students
+    )
+    tables += [table for table in curves if table is not None]
     sections = []
     for run, label in zip(runs, labels, strict=True):
         maps = heatmaps(run)

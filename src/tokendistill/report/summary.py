@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from tokendistill.attribution.plausibility import PlausibilitySummary
-from tokendistill.experiment.plan import variant_alpha
+from tokendistill.experiment.plan import variant_alpha, variant_train_examples
 from tokendistill.report.content import ReportContent, run_summary, teacher_description
 from tokendistill.report.paired import PairedRow
 from tokendistill.report.results import RunResults
@@ -60,6 +60,7 @@ def _students(run: RunResults) -> list[dict[str, Any]]:
                     "method": variant.method,
                     "k": variant.k,
                     "alpha": None if variant.mode == "standard" else variant_alpha(run.config, variant),
+                    "train_examples": variant_train_examples(run.config, variant),  # None: the whole split
                     "seed": seed,
                     "test_accuracy": evaluation.accuracy,
                     "validation_accuracy": evaluation.validation_accuracy,

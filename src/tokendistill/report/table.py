@@ -8,7 +8,7 @@ run swept alpha, a two-task row shows the alpha with the best validation accurac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tokendistill.experiment.plan import StudentVariant, variant_alpha
 from tokendistill.metrics.bootstrap import seed_interval
@@ -121,3 +121,26 @@ def results_table(runs: Sequence[RunResults], student: str) -> Table:
     if any(teacher_cells):
         rows.append(Row(TEACHER_ROW, teacher_cells))
     return Table(f"Student: {student}", column_labels(runs), tuple(rows))
+
+
+def learning_curve_table(run: RunResults, label: str, student: str) -> Table | None:
+    """Table 1's student rows of one run at each training-set size it trained students on (its
+    ``sweeps.train_examples``), smallest first; ``None`` when the run swept no size or this student has
+    no finished setting in it."""
+    if not run.config.sweeps.train_examples:
+        return None
+    main = run.config.students.train_examples
+    sizes = sorted(run.config.student_train_sizes(), key=lambda size: (size is None, size or 0))
+
+    def at_size(variant: StudentVariant, size: int | None) -> StudentVariant:
+        return variant if size == main else replace(variant, train_examples=size)
+
+    rows = []
+    for row_label, variant in main_variants(run).items():
+        cells = tuple(selected_cell(run, student, at_size(variant, size)) for size in sizes)
+        if any(cells):
+            rows.append(Row(row_label, cells))
+    if not rows:
+        return None
+    columns = tuple("n = all" if size is None else f"n = {size}" for size in sizes)
+    return Table(f"Student: {student}, {label}, by training examples", columns, tuple(rows))
