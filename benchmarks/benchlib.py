@@ -1,31 +1,24 @@
-"""What the distillation benchmarks share: jobs run once in worker processes, student cells, statistics.
+"""What the benchmarks share: running an experiment config and reading its cost, statistics, evidence
+scores and results files.
 
-A benchmark is a list of jobs (train a teacher, write rationales, train and test one student) with
-dependencies between them. ``run_jobs`` runs every job whose inputs are ready in a pool of worker
-processes (one torch thread each: tiny models gain little from a second thread, and two students at once
-use two cores fully), stores each job's result as JSON in its own folder, and skips jobs already done, so
-an interrupted benchmark continues where it stopped when started again with the same command.
-
-The statistics follow the paper's comparisons: accuracy per cell as the mean over training seeds with a
-Student-t interval, and paired differences between two modes both over seeds (same seed, same initial
-weights) and over test examples (a paired bootstrap of the per-example correctness averaged over seeds).
+The distillation benchmarks are experiment configs run by ``tokendistill run`` (one scheduler, one done
+record per stage, resumable); a benchmark script runs its config(s) in a child process, as a user would,
+then reads the run folder and writes ``results/<name>.json`` and ``.md``. The statistics follow the paper's
+comparisons: accuracy per setting as the mean over training seeds with a Student-t interval, and paired
+differences between two settings both over seeds (same seed, same initial weights) and over test examples
+(a paired bootstrap of the per-example correctness averaged over seeds).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
 import platform
-import shutil
+import subprocess
 import sys
-import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -34,300 +27,21 @@ import torch
 
 from tokendistill.attribution import select_rationale
 from tokendistill.attribution.evidence import evidence_score, evidence_words, mean_evidence
-from tokendistill.attribution.records import RationaleRecord, read_rationale_file, write_rationale_file
-from tokendistill.attribution.stage import generate_rationales
+from tokendistill.attribution.records import RationaleRecord, read_rationale_file
 from tokendistill.data.example import Example
-from tokendistill.data.tasks.base import Task
-from tokendistill.experiment.scheduler import Work, run_graph
-from tokendistill.files import write_atomically
+from tokendistill.experiment.config import load_config
+from tokendistill.experiment.plan import build_plan
+from tokendistill.experiment.runner import RESOLVED_CONFIG, plan_fingerprints, read_marker, stage_status
 from tokendistill.metrics.bootstrap import seed_interval
-from tokendistill.metrics.paired import paired_comparison
-from tokendistill.metrics.paired import verdict as paired_verdict
-from tokendistill.training.config import TrainConfig
-from tokendistill.training.evaluation import evaluate_model
-from tokendistill.training.models import build_tiny_for_task
-from tokendistill.training.student import train_student
-from tokendistill.training.teacher import train_teacher
+from tokendistill.metrics.paired import PairedComparison
+from tokendistill.report.results import Evaluation
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
 RESULTS_DIR = BENCHMARKS_DIR / "results"
-RESULT_FILE = "result.json"
-
-
-# ----------------------------------------------------------------------------------------------- jobs
-
-
-@dataclass(frozen=True)
-class Job:
-    """``function(folder, **kwargs) -> dict`` (a module-level function, so worker processes can import
-    it); ``folder`` is ``<work_dir>/<key>``. ``deps`` are keys of jobs that must finish first."""
-
-    key: str
-    function: Callable[..., dict[str, Any]]
-    kwargs: Mapping[str, Any]
-    deps: tuple[str, ...] = ()
-
-
-def quiet_worker(threads: int) -> None:
-    """Set up a process for benchmark jobs: ``threads`` torch threads, no progress bars or library chatter."""
-    torch.set_num_threads(threads)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    logging.getLogger("tokendistill").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-
-
-def _run_job(function: Callable[..., dict[str, Any]], folder: Path, kwargs: Mapping[str, Any]) -> dict:
-    started = time.perf_counter()
-    # A folder without a result is what an interrupted job left (half a checkpoint): start it again.
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    result = {**function(folder, **kwargs), "job_seconds": time.perf_counter() - started}
-    write_atomically(folder / RESULT_FILE, (json.dumps(result, indent=1) + "\n").encode("utf-8"))
-    return result
-
-
-def read_result(folder: Path) -> dict[str, Any] | None:
-    path = folder / RESULT_FILE
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def check_settings(work_dir: Path, settings: Mapping[str, Any]) -> None:
-    """Results are kept by job key, so a work folder must not mix runs made with other shared settings.
-
-    The first run records ``settings`` in ``<work_dir>/settings.json``; a later run with other values stops
-    with the differences named instead of reusing results that no longer match.
-    """
-    path = work_dir / "settings.json"
-    current = json.loads(json.dumps(settings, default=str))
-    if path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-        changed = sorted(key for key in {*recorded, *current} if recorded.get(key) != current.get(key))
-        if changed:
-            details = ", ".join(f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}" for key in changed)
-            raise SystemExit(
-                f"{work_dir} holds results made with other settings ({details}); "
-                "use another --work-dir or delete that folder"
-            )
-        return
-    work_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(current, indent=1, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def run_jobs(
-    jobs: Sequence[Job],
-    work_dir: Path,
-    *,
-    workers: int,
-    threads: int = 1,
-    log: Callable[[str], None] = print,
-) -> dict[str, dict[str, Any]]:
-    """Bring every job up to date and return its result by key.
-
-    Jobs run in list order among those whose ``deps`` are done, ``workers`` at a time (``workers=1`` runs
-    them in this process). A failed job stops new jobs from starting; the error is raised once the running
-    ones finish.
-    """
-    results: dict[str, dict[str, Any]] = {}
-    for job in jobs:
-        done = read_result(work_dir / job.key)
-        if done is not None:
-            results[job.key] = done
-    pending = [job for job in jobs if job.key not in results]
-    already_done = len(results)
-    log(f"{len(jobs)} jobs: {already_done} already done, {len(pending)} to run on {workers} worker(s)")
-    started = time.perf_counter()
-
-    def report(job: Work, result: dict[str, Any]) -> None:
-        results[job.key] = result
-        summary = f"accuracy {result['accuracy']:.3f}" if "accuracy" in result else ""
-        log(
-            f"[{len(results) - already_done}/{len(pending)}, "
-            f"{time.perf_counter() - started:.0f}s] {job.key}: {result['job_seconds']:.0f}s {summary}"
-        )
-
-    if workers == 1:
-        quiet_worker(threads)
-    else:
-        # Read by tqdm when the workers import it (evaluation and attribution draw progress bars).
-        os.environ.setdefault("TQDM_DISABLE", "1")
-    run_graph(
-        [Work(j.key, j.deps, _run_job, (j.function, work_dir / j.key, j.kwargs)) for j in pending],
-        jobs=workers,
-        finished=results.keys(),
-        worker_init=partial(quiet_worker, threads),
-        after=report,
-        failed=lambda job, error: log(f"{job.key}: failed: {error!r}"),
-    )
-    return results
-
-
-# ------------------------------------------------------------------------------------ student cells
-
-
-@dataclass(frozen=True)
-class StudentRecipe:
-    """How every student of a benchmark is built and trained (the seed comes from the cell).
-
-    ``architecture``, ``size`` and ``vocab_size`` shape the tiny model built when the cell is given no
-    ``init``.
-    """
-
-    train: TrainConfig
-    size: str = "tiny"
-    vocab_size: int = 2000
-    architecture: str = "t5"  # a tokendistill.models.tiny architecture: t5, bart, llama, gpt2
-    alpha: float = 0.5
-    eval_batch_size: int = 256
-
-
-def student_cell(
-    folder: Path,
-    *,
-    task: Task,
-    mode: str,
-    seed: int,
-    recipe: StudentRecipe,
-    data_dir: Path | None = None,
-    k: int = 5,
-    rationales_path: Path | None = None,
-    rationales: Mapping[str, str] | None = None,
-    init: Path | None = None,
-) -> dict[str, Any]:
-    """Train a student in ``mode`` and score it on test; per-example correctness is kept for pairing.
-
-    The student starts from ``init`` when given (a prepared model), else from a tiny model built here
-    (tokenizer trained on the task's training text, weights seeded by ``seed``). Students of every mode
-    with the same seed start from the same weights, so seed-paired differences compare the modes, not the
-    initialisations.
-    """
-    if init is None:
-        init = build_tiny_for_task(
-            task,
-            folder / "init",
-            data_dir=data_dir,
-            architecture=recipe.architecture,
-            size=recipe.size,
-            vocab_size=recipe.vocab_size,
-            seed=seed,
-        )
-    config = replace(recipe.train, seed=seed)
-    trained = train_student(
-        init,
-        task,
-        folder / "model",
-        mode=mode,  # type: ignore[arg-type]
-        data_dir=data_dir,
-        rationales_path=rationales_path,
-        rationales=rationales,
-        alpha=recipe.alpha,
-        k=k,
-        config=config,
-    )
-    return {
-        **score_on_test(
-            folder / "model", task, folder / "test", recipe.train, recipe.eval_batch_size, data_dir
-        ),
-        "validation_accuracy": trained.validation_accuracy,
-        "global_step": trained.global_step,
-        "best_checkpoint": trained.best_checkpoint,
-        "explain_skipped": trained.explain_skipped,
-    }
-
-
-def score_on_test(
-    model_dir: Path,
-    task: Task,
-    output_dir: Path,
-    train: TrainConfig,
-    batch_size: int,
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Test-split accuracy with its bootstrap interval, and the per-example outcomes in test order."""
-    metrics = evaluate_model(
-        model_dir,
-        task,
-        "test",
-        output_dir,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        max_new_tokens=train.max_new_tokens,
-        max_input_length=train.max_input_length,
-    )
-    rows = (output_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    correct = [bool(json.loads(row)["correct"]) for row in rows]
-    return {key: metrics[key] for key in ("n", "accuracy", "ci_low", "ci_high")} | {"correct": correct}
-
-
-def teacher_cell(
-    folder: Path,
-    *,
-    task: Task,
-    init: Path | str,
-    train: TrainConfig,
-    eval_batch_size: int,
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Fine-tune the teacher from ``init`` (the best validation checkpoint is kept); score it on test."""
-    trained = train_teacher(init, task, folder / "model", data_dir=data_dir, config=train)
-    return {
-        **score_on_test(folder / "model", task, folder / "test", train, eval_batch_size, data_dir),
-        "validation_accuracy": trained.validation_accuracy,
-        "global_step": trained.global_step,
-    }
-
-
-def rationale_cell(
-    folder: Path,
-    *,
-    teacher: Path,
-    task: Task,
-    method: str,
-    options: Mapping[str, Any],
-    k: int,
-    more_k: Sequence[int] = (),
-    evidence_k: Sequence[int] = (),
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The teacher's top-``k`` rationales for the training split (``train-k<k>.jsonl``), the same scores cut
-    at each of ``more_k``, and how often they find the evidence words (examples that have evidence only)."""
-    started = time.perf_counter()
-    path = generate_rationales(
-        teacher, task, "train", folder / f"train-k{k}.jsonl", data_dir=data_dir, method=method, k=k,
-        batch_size=32, show_progress=False, **options,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    examples = task.load("train", data_dir)
-    for other in more_k:
-        if other != k:
-            rationales_at_k(path, examples, other, folder / f"train-k{other}.jsonl")
-    evidence = evidence_at_k(path, examples, evidence_k)
-    return {
-        "examples": len(examples),
-        "attribution_seconds": seconds,
-        "evidence": {str(k): value for k, value in evidence.items()},
-    }
 
 
 # --------------------------------------------------------------------------- rationales and evidence
-
-
-def rationales_at_k(path: Path, examples: Sequence[Example], k: int, output: Path) -> Path:
-    """A rationale file with the top-``k`` words of ``path``'s scores (no new attribution is needed)."""
-    by_id = {example.id: example for example in examples}
-    records = []
-    for record in read_rationale_file(path):
-        chosen = top_words(record, by_id[record.id], k)
-        text = " ".join(word.text for word in chosen)
-        records.append(replace(record, k=k, rationale=text))
-    return write_rationale_file(output, records)
 
 
 def top_words(record: RationaleRecord, example: Example, k: int) -> list:
@@ -361,32 +75,32 @@ def evidence_at_k(path: Path, examples: Sequence[Example], ks: Sequence[int]) ->
 # -------------------------------------------------------------------------------------- statistics
 
 
-def seed_summary(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def seed_summary(evaluations: Sequence[Evaluation]) -> dict[str, Any]:
     """Mean test accuracy over seeds with its Student-t 95% interval (nan bounds for one seed)."""
-    accuracies = [result["accuracy"] for result in results]
+    accuracies = [evaluation.accuracy for evaluation in evaluations]
     interval = seed_interval(accuracies)
     return {"mean": interval.mean, "low": interval.low, "high": interval.high, "per_seed": accuracies}
 
 
-def paired_summary(a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Accuracy of A minus B, cells paired by seed (same test examples, same initial weights), as a dict of
-    ``tokendistill.metrics.paired.paired_comparison``'s numbers.
+def paired_record(comparison: PairedComparison | None) -> dict[str, Any]:
+    """A paired comparison (``tokendistill.report.paired.compare_evaluations``: A - B over the seeds both
+    finished, same initial weights per seed, same test examples) as a results file stores it.
 
     ``seed_low``/``seed_high``: t-interval of the per-seed differences (training randomness).
     ``test_low``/``test_high``: paired bootstrap over test examples of the per-example correctness averaged
     over seeds (which test examples happened to be drawn).
     """
-    if len(a) != len(b):
-        raise ValueError(f"paired cells need the same seeds: {len(a)} vs {len(b)} results")
-    p = paired_comparison([x["correct"] for x in a], [y["correct"] for y in b])
+    if comparison is None:
+        raise ValueError("the two settings share no finished seed")
     return {
-        "mean": p.mean,
-        "seed_low": p.seed_low,
-        "seed_high": p.seed_high,
-        "test_low": p.test_low,
-        "test_high": p.test_high,
-        "a_better_seeds": p.a_better_seeds,
-        "seeds": p.seeds,
+        "mean": comparison.mean,
+        "seed_low": comparison.seed_low,
+        "seed_high": comparison.seed_high,
+        "test_low": comparison.test_low,
+        "test_high": comparison.test_high,
+        "a_better_seeds": comparison.a_better_seeds,
+        "seeds": comparison.seeds,
+        "verdict": comparison.verdict.text(),
     }
 
 
@@ -429,7 +143,7 @@ def paired_table(group: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]])
         lines.append(
             f"| {value} | {name} | {signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} | "
             f"{signed_interval_text(p['mean'], p['test_low'], p['test_high'])} | "
-            f"{p['a_better_seeds']}/{p['seeds']} | {verdict(p)} |"
+            f"{p['a_better_seeds']}/{p['seeds']} | {p['verdict']} |"
         )
     return lines
 
@@ -445,12 +159,6 @@ EVIDENCE_NOTE = (
     "the top-k; hit = the top-k holds any evidence word; chance = the same for k random candidate words."
 )
 EVIDENCE_HEADER = "precision | chance | recall | chance | hit | chance |"
-
-
-def verdict(paired: Mapping[str, Any]) -> str:
-    """Plain words for a ``paired_summary``: does either interval exclude zero, and in which direction."""
-    bounds = (paired[name] for name in ("seed_low", "seed_high", "test_low", "test_high"))
-    return paired_verdict(*bounds).text()
 
 
 # --------------------------------------------------------------------------------------- reporting
@@ -488,27 +196,6 @@ def default_paths(args: argparse.Namespace, name: str, argv: Sequence[str] | Non
         args.work_dir = REPO_ROOT / "runs" / "benchmarks" / (f"{name}-smoke" if args.smoke else name)
 
 
-def job_report_header(
-    script: str, argv: Sequence[str], env: Mapping[str, Any], started: float, results: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The fields every job benchmark's report starts with: command, machine, wall and job time."""
-    return {
-        "command": " ".join([f"python benchmarks/{script}", *argv]),
-        "environment": env,
-        "wall_seconds": time.perf_counter() - started,
-        "job_minutes": sum(result["job_seconds"] for result in results.values()) / 60,
-    }
-
-
-def job_invocation_text(report: Mapping[str, Any]) -> str:
-    """The Markdown line saying which command made a job benchmark's report, where, and how long it took."""
-    return (
-        f"`{report['command']}` on {machine_text(report['environment'])}; {report['wall_seconds'] / 60:.1f} "
-        f"min wall for this invocation, {report['job_minutes']:.0f} min of job time in all (jobs finished by "
-        "an earlier invocation of the same command are reused)."
-    )
-
-
 def machine_text(env: Mapping[str, Any]) -> str:
     """One line naming the machine and how busy it was, for a benchmark's Markdown."""
     load = env["load_average_at_start"]
@@ -520,9 +207,29 @@ def machine_text(env: Mapping[str, Any]) -> str:
     )
 
 
-def cell_text(result: Mapping[str, Any]) -> str:
-    """A single model's test accuracy with its bootstrap interval over test examples."""
-    return interval_text(result["accuracy"], result["ci_low"], result["ci_high"])
+def run_config(config: Path, overrides: Sequence[str], *, jobs: int, threads: int) -> Path:
+    """Run an experiment config with ``tokendistill run`` (resuming what it finished before) in a child
+    process, as a user would; return its run folder."""
+    command = [sys.executable, "-m", "tokendistill.cli", "run", str(config), *overrides]
+    subprocess.run([*command, "--jobs", str(jobs), "--threads", str(threads)], check=True, cwd=REPO_ROOT)
+    return load_config(config, list(overrides), base_dir=REPO_ROOT).output_dir
+
+
+def stage_seconds(run_dir: Path) -> dict[str, float]:
+    """What each stage of the run's plan cost, from the runner's markers of the stages done with the
+    run's config (a resumed stage counts only the part after the resume), so a results file says what its
+    study cost. Folders left by another config under the same run folder are not counted."""
+    config = load_config(run_dir / RESOLVED_CONFIG)
+    plan = build_plan(config)
+    fingerprints = plan_fingerprints(plan)
+    seconds = {}
+    for stage in plan:
+        folder = run_dir / stage.key
+        if stage_status(folder, fingerprints[stage.key]) == "done":
+            marker = read_marker(folder)
+            assert marker is not None  # stage_status read it
+            seconds[stage.key] = marker["seconds"]
+    return seconds
 
 
 def write_outputs(output_dir: Path, name: str, report: Mapping[str, Any], markdown: str) -> None:
@@ -531,8 +238,3 @@ def write_outputs(output_dir: Path, name: str, report: Mapping[str, Any], markdo
     (output_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (output_dir / f"{name}.md").write_text(markdown, encoding="utf-8")
     print(markdown)
-
-
-def without_outcomes(results: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Job results for the JSON report, less the per-example outcomes (kept in the work folder)."""
-    return {key: {k: v for k, v in result.items() if k != "correct"} for key, result in results.items()}

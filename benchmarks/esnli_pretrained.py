@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchlib import REPO_ROOT, RESULTS_DIR, environment, machine_text, write_outputs
-from tokendistill.experiment.config import load_config
-from tokendistill.experiment.runner import MARKER, read_marker
+from benchlib import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    environment,
+    machine_text,
+    run_config,
+    stage_seconds,
+    write_outputs,
+)
 
 CONFIG = REPO_ROOT / "configs" / "local" / "esnli-pretrained.yaml"
 NAME = "esnli_pretrained"
@@ -63,17 +68,6 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
         "plausibility": plausibility,
         "paired": results["paired"],  # the report's answer: A - B with intervals over seeds and test examples
     }
-
-
-def stage_seconds(run_dir: Path) -> dict[str, float]:
-    """What each finished stage of the run cost, from the runner's markers (its last run: a resumed
-    stage counts only the part after the resume), so the results file says what the study cost."""
-    seconds = {}
-    for marker in sorted(run_dir.rglob(MARKER)):
-        record = read_marker(marker.parent)
-        if record is not None and record["status"] == "done":
-            seconds[record["stage"]] = record["seconds"]
-    return seconds
 
 
 def _interval(bounds: tuple[float | None, float | None]) -> str:
@@ -134,10 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     env = environment(workers=args.jobs, threads=args.threads)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "tokendistill.cli", "run", str(args.config), *args.overrides]
-    command += ["--jobs", str(args.jobs), "--threads", str(args.threads)]
-    subprocess.run(command, check=True, cwd=REPO_ROOT)
-    run_dir = load_config(args.config, args.overrides, base_dir=REPO_ROOT).output_dir
+    run_dir = run_config(args.config, args.overrides, jobs=args.jobs, threads=args.threads)
     results = json.loads((run_dir / "report" / "results.json").read_text(encoding="utf-8"))
     report = {
         "command": " ".join(["python benchmarks/esnli_pretrained.py", *args.argv]),

@@ -1,38 +1,35 @@
-"""The paper's table at a size this machine can train: four real tasks, a pretrained teacher, tiny students.
+"""The paper's table at a size this machine can train: four real tasks, a pretrained teacher, small students.
 
 Pretrained T5 cannot be downloaded here, so the paper's own setting (Flan-T5 teacher, T5 students) cannot
-run. What can: the teacher is MiniLM-L6-H384 (the only pretrained transformer available offline, turned
-into an encoder-decoder by ``tokendistill.training.minilm``) fine-tuned on each task. The students
-(``--student``) are tiny T5 models trained from scratch with a tokenizer trained on the task's training
-text (``tiny``), or pretrained but shallower: MiniLM's first 2 encoder layers and a 1-layer decoder,
-trained like the teacher (``minilm-l2``). Modes:
+run. What can: the teacher is MiniLM-L6-H384 (the pretrained transformer that installs offline, made an
+encoder-decoder by ``tokendistill.training.minilm``) fine-tuned on each task. Each task is one config in
+``configs/local/minilm/``, run by ``tokendistill run`` like any experiment (resuming whatever it finished
+before); this script runs the tasks' configs and reads the runs. Students (``--student``): tiny T5 models
+trained from scratch (``tiny``, the configs' own), or pretrained but shallower: MiniLM's first 2 encoder
+layers and a 1-layer decoder, trained like the teacher (``minilm-l2``). Both kinds share a task's teacher and
+rationales. Modes: ``standard`` (input -> label), ``dss`` (explaining with PaLM's chain of thought, DSS's
+staged files), ``rationale`` (the teacher's top-5 words by saliency) and ``random`` (5 random words).
 
-* ``standard``: input -> label;
-* ``dss``: Distilling Step-by-Step, explaining with PaLM's chain of thought (DSS's staged files);
-* ``rationale``: the paper's method, the teacher's top-5 words by saliency;
-* ``random``: 5 random words of the input (does the teacher's choice matter, or only the extra task?).
+Splits: e-SNLI and ANLI R1 train on their staged validation files (their training inputs are not staged;
+for ANLI R1 that is NOT the paper's protocol), CQA and SVAMP use DSS's splits (each config says which).
+Writes ``replicate_local.json`` and ``replicate_local.md`` (``replicate_local_minilm_l2.*`` for
+``minilm-l2``) with the teacher, each mode's accuracy, the paired differences, whether the teacher beats
+the standard student, and how often the teacher's top-5 words hold the answer (CQA, SVAMP).
 
-Splits (``TASK_PLANS``): e-SNLI trains on its staged validation split (its training inputs are not
-staged) and tests on its test split; ANLI R1 likewise trains on its dev split, which is NOT the paper's
-protocol (the paper trains on the 16,946 training pairs); CQA and SVAMP use DSS's splits. Where a split
-is held out for model selection it is 10% of the training split, chosen by id hash. Writes
-``replicate_local.json`` and ``replicate_local.md`` (``replicate_local_minilm_l2.*`` for ``minilm-l2``).
-Both student kinds share the teachers and rationales of one work folder.
-
-    python benchmarks/replicate_local.py                    # full run (~3 h of job time on 2 cores)
+    python benchmarks/replicate_local.py                    # all four tasks (~3 h of stage time on 2 cores)
     python benchmarks/replicate_local.py --student minilm-l2 --tasks esnli
-    python benchmarks/replicate_local.py --tasks svamp --seeds 0
+    python benchmarks/replicate_local.py --tasks svamp seeds=[0]
     python benchmarks/replicate_local.py --smoke            # seconds, benchmarks/results/smoke/
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,338 +39,188 @@ from benchlib import (
     EVIDENCE_HEADER,
     EVIDENCE_NOTE,
     REPO_ROOT,
-    Job,
-    StudentRecipe,
-    cell_text,
-    check_settings,
-    default_paths,
+    RESULTS_DIR,
     environment,
+    evidence_at_k,
     evidence_row,
-    job_invocation_text,
-    job_report_header,
-    paired_summary,
+    interval_text,
+    machine_text,
+    paired_record,
     paired_table,
-    rationale_cell,
-    run_jobs,
+    run_config,
     seed_summary,
     seed_summary_text,
     signed_interval_text,
-    student_cell,
-    teacher_cell,
-    without_outcomes,
+    stage_seconds,
     write_outputs,
 )
-from tokendistill.experiment.config import TaskConfig
+from tokendistill.experiment.config import ExperimentConfig, load_config
+from tokendistill.experiment.plan import StudentVariant
 from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.experiment.stages import palm_training_rationales
 from tokendistill.metrics.bootstrap import paired_difference
-from tokendistill.training.config import TrainConfig
-from tokendistill.training.minilm import build_minilm_seq2seq, learning_rate_multipliers
-from tokendistill.training.rationale_sources import palm_rationales
+from tokendistill.report.paired import compare_evaluations, read_correctness
+from tokendistill.report.results import RunResults, load_run
 
+CONFIGS = REPO_ROOT / "configs" / "local" / "minilm"
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+PAPER_ORDER = ("esnli", "anli1", "cqa", "svamp")
+TITLES = {"esnli": "e-SNLI", "anli1": "ANLI R1", "cqa": "CQA", "svamp": "SVAMP"}
 K = 5
-
-
-@dataclass(frozen=True)
-class StudentKind:
-    """A family of students: ``minilm_encoder_layers`` None means tiny T5 from scratch."""
-
-    title: str
-    minilm_encoder_layers: int | None
-    output_name: str
-
-
-STUDENTS = {
-    "tiny": StudentKind("tiny T5 students", None, "replicate_local"),
-    # Pretrained students: MiniLM's first 2 encoder layers (a third of the teacher's) and 1 decoder layer.
-    "minilm-l2": StudentKind("MiniLM-L2 students", 2, "replicate_local_minilm_l2"),
-}
-MODES = ("standard", "dss", "rationale", "random")
 MODE_TITLES = {
     "standard": "Standard fine-tuning",
     "dss": "Distilling step-by-step (PaLM rationales)",
     "rationale": "Teacher-token rationales (saliency, k=5)",
     "random": "Random-token control (k=5)",
 }
-# Settings that change job results without appearing in job keys (tasks, modes and seeds are in the keys).
-SHARED_SETTINGS = ("data_dir", "teacher_lr", "new_weights_lr_factor", "student_lr", "steps_scale", "max_test")
+VARIANTS = {
+    "standard": StudentVariant("standard"),
+    "dss": StudentVariant("dss"),
+    "rationale": StudentVariant("rationale", "saliency", K),
+    "random": StudentVariant("random", None, K),
+}
 COMPARISONS = (("rationale", "standard"), ("rationale", "dss"), ("rationale", "random"), ("dss", "standard"))
+STUDENTS = {"tiny": "tiny T5 students", "minilm-l2": "MiniLM-L2 students"}
+OUTPUT_NAMES = {"tiny": "replicate_local", "minilm-l2": "replicate_local_minilm_l2"}
+# The CI run: SVAMP, 32 training and 24 test examples, a few steps, one seed.
+SMOKE = (
+    "output_dir=runs/benchmarks/replicate-smoke/svamp",
+    "task.max_train_examples=32",
+    "task.max_eval_examples=24",
+    "teacher.training.max_steps=2",
+    "teacher.training.warmup_steps=0",
+    "students.training.max_steps=4",
+    "students.training.warmup_steps=0",
+    "seeds=[0]",
+    "report.heatmap_examples=2",
+)
 
 
-@dataclass(frozen=True)
-class TaskPlan:
-    """Which staged split plays which role, how much of it is used, and how long each model trains."""
-
-    title: str
-    train_split: str
-    validation_split: str | None  # None: hold out 10% of the training split for model selection
-    max_train: int | None
-    teacher_steps: int
-    student_steps: int
-    max_input_length: int
-    max_new_tokens: int
-    protocol: str
-
-
-TASK_PLANS = {
-    "esnli": TaskPlan(
-        "e-SNLI", "validation", None, 5000, 400, 500, 128, 8,
-        "trained on the first 5,000 of the 8,858 examples left of its staged validation split after a "
-        "10% holdout (the 549,367 training inputs are not staged); tested on the full test split",
-    ),
-    "anli1": TaskPlan(
-        "ANLI R1", "validation", None, None, 150, 300, 256, 8,
-        "NOT the paper's protocol: trained on 900 of the 1,000 dev examples (100 held out for model "
-        "selection) because the 16,946 training inputs are not staged; tested on the test split",
-    ),
-    "cqa": TaskPlan(
-        "CQA", "train", "validation", 5000, 500, 500, 128, 16,
-        "DSS's splits; trained on the first 5,000 of the 8,766 training examples; tested on the "
-        "official dev set (1,221)",
-    ),
-    "svamp": TaskPlan(
-        "SVAMP", "train", "validation", None, 400, 400, 128, 48,
-        "DSS's split: 720 train, 80 validation, 200 test",
-    ),
-}  # fmt: skip
-PAPER_ORDER = ("esnli", "anli1", "cqa", "svamp")
+def student_overrides(student: str, config: ExperimentConfig) -> list[str]:
+    """Config overrides that swap the configs' tiny students for ``student``: MiniLM-L2 students start
+    from MiniLM's first 2 layers and train with the teacher's recipe (its learning rates and steps)."""
+    if student == "tiny":
+        return []
+    training = config.teacher.training.model_dump(mode="json")
+    model = "{name: minilm-l2, pretrained: {name: minilm, encoder_layers: 2, decoder_layers: 1}}"
+    return [f"students.models=[{model}]", f"students.training={json.dumps(training)}"]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (< 60 s)")
-    parser.add_argument(
-        "--data-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data", help="the staged data folder"
-    )
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides for every task's config")
     parser.add_argument("--tasks", nargs="+", default=list(PAPER_ORDER), choices=PAPER_ORDER)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--teacher-lr", type=float, default=1e-4, help="for the pretrained weights")
-    parser.add_argument(
-        "--new-weights-lr-factor", type=float, default=10.0, help="new cross-attention: this x --teacher-lr"
-    )
-    parser.add_argument(
-        "--student",
-        default="tiny",
-        choices=list(STUDENTS),
-        help="tiny: T5 from scratch; minilm-l2: MiniLM's first 2 layers, 1 decoder layer, teacher's recipe",
-    )
-    parser.add_argument("--student-lr", type=float, default=1e-3, help="for tiny students")
-    parser.add_argument("--steps-scale", type=float, default=1.0, help="multiplies every plan's steps")
-    parser.add_argument("--workers", type=int, default=2, help="jobs at once, one torch thread each")
-    parser.add_argument("--work-dir", type=Path, default=None, help="models and caches (resumable)")
+    parser.add_argument("--student", default="tiny", choices=list(STUDENTS))
+    parser.add_argument("--jobs", type=int, default=2, help="stages at once (tokendistill run --jobs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="SVAMP at tiny sizes for CI; results/smoke/")
     args = parser.parse_args(argv)
-    args.max_test = None
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.smoke:
-        args.tasks, args.seeds, args.max_test = ["svamp"], [0], 24
-    default_paths(args, "replicate_local", argv)
+        args.tasks, args.overrides = ["svamp"], [*SMOKE, *args.overrides]
+    if args.output_dir is None:
+        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
     return args
 
 
-def plan_for(args: argparse.Namespace, name: str) -> TaskPlan:
-    plan = TASK_PLANS[name]
-    if args.smoke:
-        return replace(plan, max_train=32, teacher_steps=2, student_steps=4, max_new_tokens=8)
-    scale = args.steps_scale
-    return replace(
-        plan,
-        teacher_steps=max(1, round(plan.teacher_steps * scale)),
-        student_steps=max(1, round(plan.student_steps * scale)),
-    )
-
-
-def experiment_task(args: argparse.Namespace, name: str, plan: TaskPlan) -> ExperimentTask:
-    """The task with its staged splits mapped to the train/validation/test roles (``--smoke`` caps them)."""
-    config = TaskConfig(
-        name=name,
-        data_dir=args.data_dir,
-        train_split=plan.train_split,
-        validation_split=plan.validation_split,
-        max_train_examples=plan.max_train,
-        max_eval_examples=args.max_test,  # caps validation and test: only the smoke run sets it
-    )
-    return ExperimentTask(config)
-
-
-def train_config(plan: TaskPlan, steps: int, learning_rate: float, warmup: bool) -> TrainConfig:
-    return TrainConfig(
-        learning_rate=learning_rate,
-        batch_size=32,
-        eval_batch_size=64,
-        max_steps=steps,
-        eval_steps=max(1, steps // 4),  # model selection on the validation split, 4 times per run
-        logging_steps=max(1, steps // 4),
-        save_total_limit=1,
-        warmup_steps=steps // 10 if warmup else 0,
-        max_train_examples=None,  # the task already caps its training split
-        max_eval_examples=300,  # validation examples scored at each check
-        max_input_length=plan.max_input_length,
-        max_target_length=96,  # labels are short; explain targets (PaLM's chains of thought) are not
-        max_new_tokens=plan.max_new_tokens,
-        training_args={"disable_tqdm": True},
-    )
-
-
-def minilm_job(folder: Path, *, cache_dir: Path, encoder_layers: int = 6, seed: int = 0) -> dict[str, Any]:
-    """A MiniLM encoder-decoder, 1 decoder layer: the teachers' start (6 encoder layers) or a student's."""
-    build_minilm_seq2seq(
-        folder / "model", encoder_layers=encoder_layers, decoder_layers=1, cache_dir=cache_dir, seed=seed
-    )
-    return {"encoder_layers": encoder_layers, "seed": seed}  # the model is <folder>/model
-
-
-def build_jobs(args: argparse.Namespace) -> tuple[list[Job], dict[str, dict[str, Any]]]:
-    teachers, rationales, students, notes = [], [], [], {}
-    init = args.work_dir / "minilm" / "model"
-    cache = args.work_dir / "minilm" / "cache"
-    kind = STUDENTS[args.student]
-    student_inits: list[Job] = []
-    if kind.minilm_encoder_layers is not None:
-        # One start per seed: the seed draws the new weights, shared by every mode (seed-paired comparisons).
-        student_inits = [
-            Job(
-                f"{args.student}/seed{seed}",
-                minilm_job,
-                {"cache_dir": cache, "encoder_layers": kind.minilm_encoder_layers, "seed": seed},
-                ("minilm",),
-            )
-            for seed in args.seeds
-        ]
-    for name in args.tasks:
-        plan = plan_for(args, name)
-        task = experiment_task(args, name, plan)
-        teacher_train = replace(
-            train_config(plan, plan.teacher_steps, args.teacher_lr, warmup=not args.smoke),
-            learning_rate_multipliers=learning_rate_multipliers(args.new_weights_lr_factor),
-        )
-        teachers.append(
-            Job(
-                f"{name}/teacher",
-                teacher_cell,
-                {"task": task, "init": init, "train": teacher_train, "eval_batch_size": 64},
-                ("minilm",),
-            )
-        )
-        if "rationale" in args.modes:
-            rationales.append(
-                Job(
-                    f"{name}/rationales",
-                    rationale_cell,
-                    {
-                        "teacher": args.work_dir / name / "teacher" / "model",
-                        "task": task,
-                        "method": "saliency",
-                        "options": {"max_new_tokens": plan.max_new_tokens},
-                        "k": K,
-                        "evidence_k": [K],
-                    },
-                    (f"{name}/teacher",),
-                )
-            )
-        if student_inits:  # pretrained students are trained like the teacher
-            recipe = StudentRecipe(train=teacher_train, eval_batch_size=64)
-        else:
-            recipe = StudentRecipe(
-                train=train_config(plan, plan.student_steps, args.student_lr, warmup=not args.smoke),
-                size="tiny",
-                vocab_size=4000,
-                eval_batch_size=256,
-            )
-        # DSS's PaLM rationales of the staged split the students train on (unparsable ones left out).
-        palm = palm_rationales(name, args.data_dir, plan.train_split) if "dss" in args.modes else {}
-        train_ids = [example.id for example in task.load("train")]
-        n_train = len(train_ids)
-        notes[name] = {
-            "title": plan.title,
-            "protocol": plan.protocol,
-            "train": n_train,
-            "validation": len(task.load("validation")),
-            "test": len(task.load("test")),
-            "teacher_steps": plan.teacher_steps,
-            "student_steps": recipe.train.max_steps,
-            "palm_rationales": sum(id_ in palm for id_ in train_ids) if "dss" in args.modes else None,
-        }
-        for mode in args.modes:
-            for seed in args.seeds:
-                kwargs: dict[str, Any] = {"task": task, "mode": mode, "seed": seed, "recipe": recipe, "k": K}
-                deps: tuple[str, ...] = ()
-                if student_inits:
-                    kwargs["init"] = args.work_dir / args.student / f"seed{seed}" / "model"
-                    deps = (f"{args.student}/seed{seed}",)
-                if mode == "rationale":
-                    kwargs["rationales_path"] = args.work_dir / name / "rationales" / f"train-k{K}.jsonl"
-                    deps = (*deps, f"{name}/rationales")
-                elif mode == "dss":
-                    kwargs["rationales"] = palm
-                key = student_key(name, args.student, mode, seed)
-                students.append(Job(key, student_cell, kwargs, deps))
-    # Teachers first: they are the longest jobs and every rationale student waits on one.
-    jobs = [
-        Job("minilm", minilm_job, {"cache_dir": cache}),
-        *student_inits,
-        *teachers,
-        *rationales,
-        *sorted(students, key=lambda j: bool(j.deps)),
-    ]
-    return jobs, notes
-
-
-def student_key(task: str, student: str, mode: str, seed: int) -> str:
-    return f"{task}/students-{student}/{mode}/seed{seed}"
-
-
-def summarise(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {}
-    for name in args.tasks:
-        cells = {
-            mode: [results[student_key(name, args.student, mode, seed)] for seed in args.seeds]
-            for mode in args.modes
-        }
-        teacher = results[f"{name}/teacher"]
-        task_summary: dict[str, Any] = {
-            "teacher": {k: v for k, v in teacher.items() if k != "correct"},
-            "accuracy": {mode: seed_summary(cells[mode]) for mode in args.modes},
-            "paired": {
-                f"{a} - {b}": paired_summary(cells[a], cells[b])
-                for a, b in COMPARISONS
-                if a in args.modes and b in args.modes
-            },
-        }
-        if "standard" in args.modes:
-            # Does the teacher beat the standard student? Paired bootstrap over the same test examples.
-            standard = np.mean([cell["correct"] for cell in cells["standard"]], axis=0)
-            gap = paired_difference(teacher["correct"], standard)
-            task_summary["teacher_vs_standard"] = {"mean": gap.mean, "low": gap.low, "high": gap.high}
-        if f"{name}/rationales" in results:
-            task_summary["rationales"] = results[f"{name}/rationales"]
-        summary[name] = task_summary
+def task_summary(run: RunResults, student: str) -> dict[str, Any]:
+    """Teacher, each mode's accuracy over seeds, paired differences, teacher - standard, top-5 evidence."""
+    config = run.config
+    if run.teacher is None:
+        raise SystemExit(f"{run.run_dir}: the teacher's evaluation did not finish")
+    modes = [mode for mode in VARIANTS if mode in config.students.modes]
+    by_mode = {mode: run.students.get((student, VARIANTS[mode]), {}) for mode in modes}
+    teacher = run.teacher
+    summary: dict[str, Any] = {
+        "teacher": {"accuracy": teacher.accuracy, "ci_low": teacher.ci_low, "ci_high": teacher.ci_high},
+        "accuracy": {mode: seed_summary(list(by_mode[mode].values())) for mode in modes},
+        "paired": {
+            f"{a} - {b}": paired_record(compare_evaluations(by_mode[a], by_mode[b]))
+            for a, b in COMPARISONS
+            if a in modes and b in modes
+        },
+    }
+    if by_mode.get("standard"):
+        # Does the teacher beat the standard student? Paired bootstrap over the same test examples.
+        teacher_right = read_correctness(teacher.predictions)
+        tables = [read_correctness(evaluation.predictions) for evaluation in by_mode["standard"].values()]
+        standard = np.mean([[table[example] for example in teacher_right] for table in tables], axis=0)
+        gap = paired_difference(list(teacher_right.values()), standard)
+        summary["teacher_vs_standard"] = {"mean": gap.mean, "low": gap.low, "high": gap.high}
+    rationales = run.rationale_files.get(("saliency", K))
+    if rationales is not None:
+        train = ExperimentTask(config.task).load("train")
+        summary["evidence"] = {str(k): row for k, row in evidence_at_k(rationales, train, [K]).items()}
     return summary
 
 
-def markdown(report: dict[str, Any]) -> str:
-    summary, notes = report["summary"], report["tasks"]
+def task_notes(config: ExperimentConfig) -> dict[str, Any]:
+    """The protocol of a task's run: its splits' sizes, steps, and how many PaLM rationales DSS has."""
+    task = ExperimentTask(config.task)
+    train_ids = [example.id for example in task.load("train")]
+    palm = palm_training_rationales(config) if "dss" in config.students.modes else None
+    return {
+        "title": TITLES[config.task.name],
+        "train_split": config.task.train_split,
+        "validation_split": config.task.validation_split or f"{config.task.validation_fraction:.0%} of train",
+        "train": len(train_ids),
+        "validation": len(task.load("validation")),
+        "test": len(task.load("test")),
+        "teacher_steps": config.teacher.training.max_steps,
+        "student_steps": config.students.training.max_steps,
+        "palm_rationales": None if palm is None else sum(id_ in palm for id_ in train_ids),
+    }
+
+
+def student_description(config: ExperimentConfig) -> str:
+    """The students as the config builds and trains them."""
+    (model,) = config.students.models
+    training = config.students.training
+    if model.pretrained is not None:
+        source = model.pretrained
+        built = (
+            f"{source.name}'s first {source.encoder_layers} encoder layers + a {source.decoder_layers}-layer "
+            f"{source.decoder_init} decoder (new cross-attention, drawn by the seed)"
+        )
+    else:
+        tiny = model.tiny
+        built = (
+            f"{tiny.architecture} {tiny.size} from scratch (vocabulary of {tiny.vocab_size} from the task)"
+        )
+    return (
+        f"{model.name}: {built}; AdamW lr {training.learning_rate:g}, batch {training.batch_size}, "
+        f"alpha {config.students.alpha:g}"
+    )
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    summary, notes, settings = report["summary"], report["tasks"], report["settings"]
     tasks = list(summary)
-    modes = report["settings"]["modes"]
-    header = "| Method | " + " | ".join(notes[t]["title"] for t in tasks) + " |"
+    modes = list(summary[tasks[0]]["accuracy"])
     lines = [
-        f"# Local replication (MiniLM teacher, {report['settings']['student_title']})",
+        f"# Local replication (MiniLM teacher, {settings['student_title']})",
         "",
-        job_invocation_text(report),
+        f"`{report['command']}` on {machine_text(report['environment'])}; "
+        f"{report['wall_seconds'] / 60:.1f} min wall for this invocation (finished stages are reused), "
+        f"{report['stage_minutes']:.0f} min of stage time in all (`stage_seconds`).",
         "",
-        f"Teacher: {report['settings']['teacher']}. Students: {report['settings']['students']}.",
+        f"Configs: {', '.join(f'`{path}`' for path in settings['configs'])}. "
+        f"Students: {settings['students']}.",
         "",
-        f"## Test accuracy (%): students mean over seeds {report['settings']['seeds']} [95% t-interval over "
-        "seeds]; teacher [95% bootstrap interval over test examples]",
+        f"## Test accuracy (%): students mean over seeds {settings['seeds']} [95% t-interval over seeds]; "
+        "teacher [95% bootstrap interval over test examples]",
         "",
-        header,
+        "| Method | " + " | ".join(notes[t]["title"] for t in tasks) + " |",
         "|---|" + "---:|" * len(tasks),
     ]
     for mode in modes:
         row = [seed_summary_text(summary[t]["accuracy"][mode]) for t in tasks]
         lines.append(f"| {MODE_TITLES[mode]} | " + " | ".join(row) + " |")
+    teachers = [summary[t]["teacher"] for t in tasks]
     lines.append(
         "| Teacher (MiniLM-L6 encoder-decoder) | "
-        + " | ".join(cell_text(summary[t]["teacher"]) for t in tasks)
+        + " | ".join(interval_text(t["accuracy"], t["ci_low"], t["ci_high"]) for t in teachers)
         + " |"
     )
     if all("teacher_vs_standard" in summary[t] for t in tasks):
@@ -383,16 +230,10 @@ def markdown(report: dict[str, Any]) -> str:
             beats = "yes" if g["low"] > 0 else ("no (worse)" if g["high"] < 0 else "not resolved")
             gaps.append(f"{signed_interval_text(g['mean'], g['low'], g['high'])}: {beats}")
         lines.append("| Teacher - standard student (paired bootstrap) | " + " | ".join(gaps) + " |")
-    lines += [
-        "",
-        "## Paired differences (percentage points)",
-        "",
-    ]
+    lines += ["", "## Paired differences (percentage points)", ""]
     rows = [(notes[t]["title"], name, p) for t in tasks for name, p in summary[t]["paired"].items()]
     lines += paired_table("task", rows)
-    evidence = {
-        t: summary[t]["rationales"]["evidence"].get(str(K)) for t in tasks if "rationales" in summary[t]
-    }
+    evidence = {t: summary[t].get("evidence", {}).get(str(K)) for t in tasks}
     evidence = {t: e for t, e in evidence.items() if e}
     if evidence:
         lines += [
@@ -404,8 +245,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"| task | examples | {EVIDENCE_HEADER}",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for t, e in evidence.items():
-            lines.append(f"| {notes[t]['title']} | {e['examples']} | {evidence_row(e)} |")
+        lines += [
+            f"| {notes[t]['title']} | {e['examples']} | {evidence_row(e)} |" for t, e in evidence.items()
+        ]
     lines += ["", "## Protocol per task", ""]
     for t in tasks:
         n = notes[t]
@@ -415,58 +257,52 @@ def markdown(report: dict[str, Any]) -> str:
             else ""
         )
         lines.append(
-            f"- **{n['title']}**: {n['protocol']}. Examples: train {n['train']}{palm}, validation "
-            f"{n['validation']}, test {n['test']}. Steps of 32: teacher {n['teacher_steps']}, students "
-            f"{n['student_steps']}."
+            f"- **{n['title']}**: trained on its `{n['train_split']}` split (validation: "
+            f"{n['validation_split']}). Examples: train {n['train']}{palm}, validation {n['validation']}, "
+            f"test {n['test']}. Steps of 32: teacher {n['teacher_steps']}, students {n['student_steps']}."
         )
     lines.append("")
     return "\n".join(lines)
 
 
-def student_description(args: argparse.Namespace) -> str:
-    layers = STUDENTS[args.student].minilm_encoder_layers
-    if layers is None:
-        return (
-            "T5 tiny from scratch (d_model 64, 2+2 layers, BPE vocabulary 4000 trained on the task's "
-            f"training text), AdamW lr {args.student_lr}, batch 32, alpha 0.5"
-        )
-    return (
-        f"MiniLM's first {layers} encoder layers + a 1-layer MiniLM decoder (new cross-attention, drawn by "
-        "the seed), trained like the teacher (same learning rates and steps), alpha 0.5"
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.smoke:  # a smoke run checks the code: never reuse results of an earlier one
-        shutil.rmtree(args.work_dir, ignore_errors=True)
-    if not (args.data_dir / "README.md").is_file():
-        print(f"skipped: the staged data folder {args.data_dir} is absent (give it with --data-dir)")
+    if not (DATA_DIR / "README.md").is_file():
+        print(f"skipped: the staged data folder {DATA_DIR} is absent (the configs read it)")
         return 0
+    if args.smoke:  # a smoke run checks the code: never reuse an earlier one
+        shutil.rmtree(REPO_ROOT / "runs" / "benchmarks" / "replicate-smoke", ignore_errors=True)
+    env = environment(workers=args.jobs, threads=args.threads)
     started = time.perf_counter()
-    env = environment(args.workers, 1)
-    # Results are kept by job key; the settings every job shares must not change under the same folder.
-    check_settings(args.work_dir, {key: getattr(args, key) for key in SHARED_SETTINGS})
-    jobs, notes = build_jobs(args)
-    results = run_jobs(jobs, args.work_dir, workers=args.workers)
+    summaries, notes, seconds, configs = {}, {}, {}, []
+    for name in args.tasks:
+        path = CONFIGS / f"{name}.yaml"
+        base = load_config(path, args.overrides, base_dir=REPO_ROOT)
+        # The student kind's overrides first, so that the command line's have the last word.
+        overrides = [*student_overrides(args.student, base), *args.overrides]
+        run = load_run(run_config(path, overrides, jobs=args.jobs, threads=args.threads))
+        (student,) = (model.name for model in run.config.students.models)
+        summaries[name] = task_summary(run, student)
+        notes[name] = task_notes(run.config)
+        seconds[name] = stage_seconds(run.run_dir)
+        configs.append(str(path.relative_to(REPO_ROOT)))
     report: dict[str, Any] = {
-        **job_report_header("replicate_local.py", args.argv, env, started, results),
+        "command": " ".join(["python benchmarks/replicate_local.py", *args.argv]),
+        "environment": env,
+        "wall_seconds": time.perf_counter() - started,
+        "stage_minutes": sum(sum(task.values()) for task in seconds.values()) / 60,
         "settings": {
-            "tasks": args.tasks,
-            "seeds": args.seeds,
-            "modes": args.modes,
-            "teacher": f"MiniLM-L6-H384 encoder + 1-layer MiniLM decoder (new cross-attention), fine-tuned "
-            f"with AdamW lr {args.teacher_lr} ({args.new_weights_lr_factor:g} x for the new weights), 10% "
-            "linear warm-up then linear decay, batch 32",
+            "configs": configs,
+            "seeds": run.config.seeds,
             "student": args.student,
-            "student_title": STUDENTS[args.student].title,
-            "students": student_description(args),
+            "student_title": STUDENTS[args.student],
+            "students": student_description(run.config),
         },
         "tasks": notes,
-        "summary": summarise(args, results),
-        "jobs": without_outcomes(results),
+        "summary": summaries,
+        "stage_seconds": seconds,
     }
-    write_outputs(args.output_dir, STUDENTS[args.student].output_name, report, markdown(report))
+    write_outputs(args.output_dir, OUTPUT_NAMES[args.student], report, markdown(report))
     return 0
 
 

@@ -1,25 +1,23 @@
 """Does the method work where the answer is known? Students against training-set size on a synthetic task.
 
 A synthetic task records, for every example, the input words that decide its answer, so the teacher's
-top-k words can be checked against ground truth and the effect of learning them can be measured without
-any download. One teacher (a small T5 from ``tokendistill.models.tiny``, trained on a large training set
-so that it is clearly better than any student) writes rationales for the students' training examples; then
-tiny students learn in each mode at several training-set sizes, three seeds each:
+top-k words can be checked against ground truth and the effect of learning them measured without any
+download. The experiment is a config, ``configs/local/synthetic-curve.yaml`` (a small T5 teacher that learns
+from 20,000 examples; tiny students that learn from the first 250, 1,000 and 4,000 of them, three seeds, in
+each mode: standard, rationale with saliency and with integrated gradients, random words), run by
+``tokendistill run`` like any experiment, resuming whatever it finished before. This script then reads the
+run and writes ``<name>.json``, ``<name>.md`` and two plots: accuracy per mode at each training-set size
+with paired differences (over seeds and over test examples), accuracy against k where the run swept k, and
+how well the teacher's top-k words find the evidence words (precision, recall and hit at k = 1..10, with
+chance levels).
 
-* ``standard``: input -> label;
-* ``rationale-saliency-k5``: the paper's method, the teacher's top-5 words by saliency;
-* ``rationale-ig-k5``: the same with integrated gradients (pad-token baseline: the zero baseline is
-  degenerate for T5's RMSNorm, see ``tokendistill.attribution.methods``);
-* ``random-k5``: the control, 5 random words of the input (does the teacher's choice matter?).
+    python benchmarks/synthetic_curve.py                          # the curve (~45 min on 2 cores)
+    python benchmarks/synthetic_curve.py sweeps.k=[1,2,3,4,6,7,8,9,10] --name synthetic_k   # k = 1..10
+    python benchmarks/synthetic_curve.py --smoke                  # seconds, benchmarks/results/smoke/
 
-At one size, rationale students also learn with k = 1..10 (fewer seeds: see ``--k-seeds``). The training
-sets of all sizes are prefixes of one another and of the teacher's, so one rationale file serves them all.
-Writes ``synthetic_curve.json``, ``synthetic_curve.md`` and two PNG plots.
-
-    python benchmarks/synthetic_curve.py            # full run (~20-30 min on 2 cores), benchmarks/results/
-    python benchmarks/synthetic_curve.py --smoke    # seconds, benchmarks/results/smoke/
-    python benchmarks/synthetic_curve.py --student-architecture llama --modes standard rationale-saliency \
-        random --k-values                           # tiny Llama students of the same teacher
+Other students of the same teacher are a config override, e.g. tiny Llama students:
+``'students.models=[{name: tiny-llama, tiny: {architecture: llama, size: tiny, vocab_size: 300}}]'
+sweeps.methods=[] --name synthetic_curve_llama`` (the teacher and its rationales are reused).
 """
 
 from __future__ import annotations
@@ -28,8 +26,8 @@ import argparse
 import shutil
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,267 +35,234 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from benchlib import (
-    Job,
-    StudentRecipe,
-    cell_text,
-    check_settings,
-    default_paths,
+    EVIDENCE_HEADER,
+    EVIDENCE_NOTE,
+    REPO_ROOT,
+    RESULTS_DIR,
     environment,
-    job_invocation_text,
-    job_report_header,
-    paired_summary,
-    rationale_cell,
-    run_jobs,
-    seed_summary,
-    seed_summary_text,
+    evidence_at_k,
+    evidence_row,
+    interval_text,
+    machine_text,
+    run_config,
     signed_interval_text,
-    student_cell,
-    teacher_cell,
-    verdict,
-    without_outcomes,
+    stage_seconds,
     write_outputs,
 )
-from tokendistill.data.tasks import get_task
-from tokendistill.data.tasks.base import Task
-from tokendistill.training.config import TrainConfig
-from tokendistill.training.models import build_tiny_for_task
+from tokendistill.experiment.config import ExperimentConfig, TrainingConfig
+from tokendistill.experiment.plan import StudentVariant, student_variants
+from tokendistill.experiment.splits import ExperimentTask
+from tokendistill.metrics.bootstrap import seed_interval
+from tokendistill.report.paired import compare_evaluations
+from tokendistill.report.results import Evaluation, RunResults, load_run
 
-MAIN_K = 5
-STUDENT_NAMES = {"t5": "T5", "llama": "Llama"}
-# Settings that change every job's result without appearing in job keys (the teacher's are in its key).
-SHARED_SETTINGS = ("task", "validation_size", "test_size", "student_steps", "student_lr", "ig_steps")
-METHODS = {"saliency": {}, "ig": {"baseline": "pad"}}  # rationale variant -> attribution options
-ATTRIBUTION_METHOD = {"saliency": "saliency", "ig": "integrated_gradients"}
-MODES = ("standard", "rationale-saliency", "rationale-ig", "random")
-COMPARISONS = (
-    ("rationale-saliency", "standard"),
-    ("rationale-saliency", "random"),
-    ("rationale-ig", "standard"),
-    ("rationale-ig", "random"),
+CONFIG = REPO_ROOT / "configs" / "local" / "synthetic-curve.yaml"
+NAME = "synthetic_curve"
+EVIDENCE_K = tuple(range(1, 11))  # the teacher's top-k against the evidence words, from one file's scores
+# Seconds instead of the better part of an hour: small sets, few steps, one size and k swept.
+SMOKE = (
+    "output_dir=runs/benchmarks/synthetic-curve-smoke",
+    "task.options={size: 200, validation_size: 20, test_size: 30}",
+    "teacher.tiny.size=tiny",
+    "teacher.training.max_steps=20",
+    "teacher.training.eval_steps=10",
+    "teacher.training.warmup_steps=0",
+    "attribution.n_steps=2",
+    "sweeps.k=[1]",
+    "sweeps.train_examples=[20]",
+    "students.train_examples=40",
+    "students.training.max_steps=8",
+    "students.training.eval_steps=4",
+    "students.training.warmup_steps=0",
+    "seeds=[0,1]",
+    "report.heatmap_examples=2",
 )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI (< 60 s)")
-    parser.add_argument("--task", default="synthetic-nli", choices=["synthetic-nli", "synthetic-math"])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 1000, 4000])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--k-size", type=int, default=1000, help="training-set size of the k = 1..10 sweep")
-    parser.add_argument("--k-values", type=int, nargs="*", default=list(range(1, 11)))
-    parser.add_argument("--k-seeds", type=int, nargs="*", default=[0], help="seeds of the k sweep")
-    parser.add_argument("--validation-size", type=int, default=300)
-    parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--teacher-size", default="small", help="T5 size from models/tiny.py")
-    parser.add_argument("--teacher-train-size", type=int, default=20000)
-    parser.add_argument("--teacher-steps", type=int, default=4000)
-    parser.add_argument("--teacher-lr", type=float, default=1e-3)
-    parser.add_argument(
-        "--student-architecture",
-        default="t5",
-        choices=["t5", "llama"],
-        help="tiny students of this family (llama: decoder-only); results go to synthetic_curve_llama.*",
-    )
-    parser.add_argument("--student-steps", type=int, default=500)
-    parser.add_argument("--student-lr", type=float, default=2e-3)
-    parser.add_argument("--ig-steps", type=int, default=8, help="integrated gradients path points")
-    parser.add_argument("--workers", type=int, default=2, help="jobs at once, one torch thread each")
-    parser.add_argument("--work-dir", type=Path, default=None, help="models and caches (resumable)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, as for run")
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--jobs", type=int, default=2, help="stages at once (tokendistill run --jobs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
+    parser.add_argument("--name", default=NAME, help="results file name, without .json")
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes for CI; results/smoke/, run redone")
     args = parser.parse_args(argv)
-    if args.smoke:
-        args.sizes, args.seeds, args.k_size, args.k_values, args.k_seeds = [40], [0, 1], 40, [1, 5], [0]
-        args.validation_size, args.test_size, args.teacher_size, args.teacher_train_size = 20, 30, "tiny", 200
-        args.teacher_steps, args.student_steps, args.ig_steps = 20, 8, 2
-    default_paths(args, "synthetic_curve", argv)
-    if args.k_size not in args.sizes:
-        parser.error(f"--k-size {args.k_size} must be one of --sizes {args.sizes}")
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.output_dir is None:
+        args.output_dir = RESULTS_DIR / "smoke" if args.smoke else RESULTS_DIR
     return args
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything the jobs are built from, derived once from the command line."""
-
-    task_name: str
-    validation_size: int
-    test_size: int
-    teacher_train: TrainConfig
-    student: StudentRecipe
-
-    def task(self, train_size: int) -> Task:
-        return get_task(
-            self.task_name, size=train_size, validation_size=self.validation_size, test_size=self.test_size
-        )
+def curve_variants(config: ExperimentConfig) -> list[StudentVariant]:
+    """The settings the run repeats at every training-set size: each mode at the main k and alpha."""
+    return [v for v in student_variants(config) if v.train_examples is None and v.alpha is None]
 
 
-def train_config(steps: int, learning_rate: float, smoke: bool) -> TrainConfig:
-    """Tiny models from scratch need a far higher learning rate than DSS's 5e-5 for pretrained T5."""
-    return TrainConfig(
-        learning_rate=learning_rate,
-        batch_size=32,
-        eval_batch_size=256,
-        max_steps=steps,
-        eval_steps=max(1, steps // 4),  # model selection on the validation split, 4 times per run
-        logging_steps=max(1, steps // 4),
-        save_total_limit=1,
-        warmup_steps=0 if smoke else steps // 20,
-        max_input_length=128,
-        max_target_length=32,
-        max_new_tokens=24,
-        training_args={"disable_tqdm": True},
-    )
+def at_size(config: ExperimentConfig, variant: StudentVariant, size: int | None) -> StudentVariant:
+    """``variant`` as trained on ``size`` examples (the main size has no size of its own in its key)."""
+    return variant if size == config.students.train_examples else replace(variant, train_examples=size)
 
 
-def teacher_job(folder: Path, *, task: Task, size: str, train: TrainConfig) -> dict[str, Any]:
-    """Train the teacher from scratch on the large training set and score it on the test split."""
-    init = build_tiny_for_task(task, folder / "init", size=size, vocab_size=2000, seed=0)
-    return teacher_cell(folder, task=task, init=init, train=train, eval_batch_size=train.eval_batch_size)
+def seed_summary(evaluations: Sequence[Evaluation]) -> dict[str, Any]:
+    """Mean test accuracy over seeds with its Student-t 95% interval (nan bounds for one seed)."""
+    accuracies = [evaluation.accuracy for evaluation in evaluations]
+    interval = seed_interval(accuracies)
+    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "per_seed": accuracies}
 
 
-def teacher_key(args: argparse.Namespace) -> str:
-    """The teacher's job key, naming its settings: the work folder keeps results by job key, so another
-    teacher gets new rationale students while the students that need no teacher are reused."""
-    steps, lr = args.teacher_steps, args.teacher_lr
-    return f"teacher-{args.teacher_size}-n{args.teacher_train_size}-{steps}steps-lr{lr:g}"
+def paired_summary(run: RunResults, student: str, a: StudentVariant, b: StudentVariant) -> dict[str, Any]:
+    """A - B over the seeds both finished, paired by seed and by test example (the report's comparison)."""
+    p = compare_evaluations(run.students.get((student, a), {}), run.students.get((student, b), {}))
+    if p is None:
+        raise ValueError(f"{student}: {a.slug} and {b.slug} share no finished seed")
+    return {
+        "mean": p.mean,
+        "seed_low": p.seed_low,
+        "seed_high": p.seed_high,
+        "test_low": p.test_low,
+        "test_high": p.test_high,
+        "a_better_seeds": p.a_better_seeds,
+        "seeds": p.seeds,
+        "verdict": p.verdict.text(),
+    }
 
 
-def output_name(args: argparse.Namespace) -> str:
-    """Results and plots of T5 students keep their names; other families get a suffix."""
-    suffix = "" if args.student_architecture == "t5" else f"_{args.student_architecture}"
-    return f"synthetic_curve{suffix}"
-
-
-def cell_key(args: argparse.Namespace, size: int, variant: str, seed: int) -> str:
-    family = "" if args.student_architecture == "t5" else f"-{args.student_architecture}"
-    student = f"students{family}/n{size}/{variant}/seed{seed}"
-    return f"{teacher_key(args)}/{student}" if variant.startswith("rationale-") else student
-
-
-def variant_name(mode: str, k: int = MAIN_K) -> str:
-    return mode if mode == "standard" else f"{mode}-k{k}"
-
-
-def build_jobs(args: argparse.Namespace, settings: Settings) -> list[Job]:
-    largest = max(args.sizes)
-    teacher = Job(
-        teacher_key(args),
-        teacher_job,
-        {
-            "task": settings.task(args.teacher_train_size),
-            "size": args.teacher_size,
-            "train": settings.teacher_train,
-        },
-    )
-    wanted_methods = [m.removeprefix("rationale-") for m in args.modes if m.startswith("rationale-")]
-    rationale_jobs = [
-        Job(
-            f"{teacher.key}/rationales/{method}",
-            rationale_cell,
-            {
-                "teacher": args.work_dir / teacher.key / "model",
-                "task": settings.task(largest),
-                "method": ATTRIBUTION_METHOD[method],
-                "options": {**METHODS[method], **({"n_steps": args.ig_steps} if method == "ig" else {})},
-                "k": MAIN_K,
-                "more_k": args.k_values if method == "saliency" else [],
-                "evidence_k": sorted({*args.k_values, MAIN_K}),
-            },
-            (teacher.key,),
-        )
-        for method in wanted_methods
+def comparisons(variants: Sequence[StudentVariant]) -> list[tuple[StudentVariant, StudentVariant]]:
+    """Each rationale setting against standard fine-tuning and against random words, where both ran."""
+    by_mode = {variant.mode: variant for variant in variants if variant.mode != "rationale"}
+    return [
+        (variant, by_mode[other])
+        for variant in variants
+        if variant.mode == "rationale"
+        for other in ("standard", "random")
+        if other in by_mode
     ]
-    cells = []
-    for size in args.sizes:
-        for mode in args.modes:
-            for seed in args.seeds:
-                cells.append(student_job(args, settings, size, mode, seed, MAIN_K))
-    if "rationale-saliency" in args.modes:
-        for k in args.k_values:
-            for seed in args.k_seeds:
-                if k != MAIN_K or seed not in args.seeds:
-                    cells.append(student_job(args, settings, args.k_size, "rationale-saliency", seed, k))
-    # Rationale jobs first: the pool starts jobs in list order, and they unblock the most students.
-    return [teacher, *rationale_jobs, *sorted(cells, key=lambda job: bool(job.deps))]
 
 
-def student_job(args: argparse.Namespace, settings: Settings, size: int, mode: str, seed: int, k: int) -> Job:
-    kwargs: dict[str, Any] = {"task": settings.task(size), "seed": seed, "recipe": settings.student, "k": k}
-    deps: tuple[str, ...] = ()
-    if mode.startswith("rationale-"):
-        method = mode.removeprefix("rationale-")
-        kwargs["mode"] = "rationale"
-        deps = (f"{teacher_key(args)}/rationales/{method}",)
-        kwargs["rationales_path"] = args.work_dir / deps[0] / f"train-k{k}.jsonl"
-    else:
-        kwargs["mode"] = mode
-    return Job(cell_key(args, size, variant_name(mode, k), seed), student_cell, kwargs, deps)
-
-
-def summarise(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    def cells(size: int, variant: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
-        return [results[cell_key(args, size, variant, seed)] for seed in seeds]
-
-    accuracy = {
-        str(size): {mode: seed_summary(cells(size, variant_name(mode), args.seeds)) for mode in args.modes}
-        for size in args.sizes
-    }
-    paired = {
-        str(size): {
-            f"{a} - {b}": paired_summary(
-                cells(size, variant_name(a), args.seeds), cells(size, variant_name(b), args.seeds)
+def summarise(run: RunResults, student: str) -> dict[str, Any]:
+    """Accuracy and paired differences per training-set size, the k sweep, and the teacher's evidence."""
+    config = run.config
+    variants = curve_variants(config)
+    main_k = [v for v in variants if v.k in (None, config.attribution.k)]
+    sizes = sorted(config.student_train_sizes(), key=lambda size: (size is None, size or 0))
+    accuracy, paired = {}, {}
+    for size in sizes:
+        label = "all" if size is None else str(size)
+        accuracy[label] = {
+            v.slug: seed_summary(run.evaluations(student, at_size(config, v, size))) for v in main_k
+        }
+        paired[label] = {
+            f"{a.slug} - {b.slug}": paired_summary(
+                run, student, at_size(config, a, size), at_size(config, b, size)
             )
-            for a, b in COMPARISONS
-            if a in args.modes and b in args.modes
+            for a, b in comparisons(main_k)
         }
-        for size in args.sizes
+    k_sweep: dict[str, dict[str, Any]] = {}
+    if config.sweeps.k:
+        for mode, method in (("rationale", config.attribution.method), ("random", None)):
+            rows = {
+                str(k): seed_summary(run.evaluations(student, StudentVariant(mode, method, k)))
+                for k in sorted(config.k_values())
+            }
+            if all(row["per_seed"] for row in rows.values()):
+                k_sweep[mode] = rows
+    train = ExperimentTask(config.task, config.rationale_examples()).load("train")
+    evidence = {
+        method: {str(k): row for k, row in evidence_at_k(path, train, EVIDENCE_K).items()}
+        for (method, k), path in sorted(run.rationale_files.items())
+        if k == config.attribution.k
     }
-    k_sweep = {}
-    if "rationale-saliency" in args.modes:
-        k_seeds = args.k_seeds or args.seeds
-        k_sweep = {
-            str(k): seed_summary(cells(args.k_size, variant_name("rationale-saliency", k), k_seeds))
-            for k in args.k_values
-        }
-    rationales = {method: f"{teacher_key(args)}/rationales/{method}" for method in METHODS}
-    evidence = {method: results[key]["evidence"] for method, key in rationales.items() if key in results}
     return {"accuracy": accuracy, "paired": paired, "k_sweep": k_sweep, "teacher_evidence": evidence}
 
 
-def markdown(report: dict[str, Any]) -> str:
-    s, summary = report["settings"], report["summary"]
-    teacher = report["teacher"]
+def runs_table(run: RunResults) -> list[dict[str, Any]]:
+    """Every finished student evaluation of the run."""
+    return [
+        {
+            "student": student,
+            "setting": variant.slug,
+            "mode": variant.mode,
+            "method": variant.method,
+            "k": variant.k,
+            "train_examples": run.config.students.train_examples
+            if variant.train_examples is None
+            else variant.train_examples,
+            "seed": seed,
+            "test_accuracy": evaluation.accuracy,
+            "validation_accuracy": evaluation.validation_accuracy,
+        }
+        for (student, variant), by_seed in sorted(
+            run.students.items(), key=lambda item: (item[0][0], item[0][1].slug)
+        )
+        for seed, evaluation in sorted(by_seed.items())
+    ]
+
+
+def settings_of(config: ExperimentConfig) -> dict[str, Any]:
+    teacher, students = config.teacher, config.students
+    (model,) = students.models
+    return {
+        "task": config.task.name,
+        "task_options": config.task.options,
+        "seeds": config.seeds,
+        "student": model.name,
+        "train_sizes": config.student_train_sizes(),
+        "main_train_size": students.train_examples,
+        "teacher": f"{teacher.tiny.architecture} {teacher.tiny.size} from scratch, "
+        f"{_schedule(teacher.training)}",
+        "students": f"{model.tiny.architecture} {model.tiny.size} from scratch (tokenizer trained on their "
+        f"own examples), {_schedule(students.training)}, "
+        f"alpha {students.alpha:g}, best of the validation checks",
+        "attribution": f"{', '.join(config.methods())} at k={config.attribution.k}; integrated gradients: "
+        f"{config.attribution.n_steps} path points from the {config.attribution.baseline} baseline",
+    }
+
+
+def _schedule(training: TrainingConfig) -> str:
+    return f"{training.max_steps} steps of {training.batch_size}, lr {training.learning_rate:g}"
+
+
+def summary_text(summary: Mapping[str, Any]) -> str:
+    return interval_text(summary["mean"], summary["low"], summary["high"])
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    s, summary, teacher = report["settings"], report["summary"], report["teacher"]
     sizes = list(summary["accuracy"])
+    settings = list(summary["accuracy"][sizes[0]])
     lines = [
-        "# Synthetic learning curve",
+        f"# Synthetic learning curve ({s['student']})",
         "",
-        job_invocation_text(report),
+        f"`{report['command']}` on {machine_text(report['environment'])}; "
+        f"{report['wall_seconds'] / 60:.1f} min wall for this invocation (finished stages are reused), "
+        f"{sum(report['stage_seconds'].values()) / 60:.0f} min of stage time in all (`stage_seconds`).",
         "",
-        f"Task `{s['task']}` (validation {s['validation_size']}, test {s['test_size']} examples). Teacher: "
-        f"{s['teacher']}. Students: {s['students']}. Rationales explain the teacher's own prediction; "
-        f"integrated gradients use {s['ig']}.",
+        f"Task `{s['task']}` {s['task_options']}. Teacher: {s['teacher']}. Students: {s['students']}. "
+        f"Rationales: {s['attribution']}; they explain the teacher's own prediction.",
         "",
-        f"**Teacher** test accuracy {cell_text(teacher)} (bootstrap over test examples), after "
-        f"{teacher['global_step']} steps.",
+        "**Teacher** test accuracy "
+        f"{interval_text(teacher['accuracy'], teacher['ci_low'], teacher['ci_high'])} (bootstrap over test "
+        "examples).",
         "",
         f"## Student test accuracy (%), mean over seeds {s['seeds']} [95% t-interval over seeds]",
         "",
-        "| mode | " + " | ".join(f"n = {size}" for size in sizes) + " |",
+        "| setting | " + " | ".join(f"n = {size}" for size in sizes) + " |",
         "|---|" + "---:|" * len(sizes),
     ]
-    for mode in s["modes"]:
-        row = [seed_summary_text(summary["accuracy"][size][mode]) for size in sizes]
-        lines.append(f"| {mode} | " + " | ".join(row) + " |")
+    for setting in settings:
+        row = [summary_text(summary["accuracy"][size][setting]) for size in sizes]
+        lines.append(f"| {setting} | " + " | ".join(row) + " |")
     lines += [
         "",
         "## Paired differences (percentage points)",
         "",
-        "Seed-paired: the same seed gives the same initial weights and data order in both modes; interval = "
-        "t-interval of the per-seed differences. Test-bootstrap: paired bootstrap over test examples of the "
-        "per-example correctness averaged over seeds.",
+        "Seed-paired: the same seed gives the same initial weights and data order in both settings; "
+        "interval = t-interval of the per-seed differences. Test examples: paired bootstrap over test "
+        "examples of the per-example correctness averaged over seeds.",
         "",
-        "| n | comparison | difference [seed interval] | test-bootstrap interval | seeds A > B | verdict |",
+        "| n | A - B | difference [seed interval] | test-example interval | seeds A > B | verdict |",
         "|---:|---|---:|---:|---:|---|",
     ]
     for size in sizes:
@@ -305,7 +270,7 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {size} | {name} | {signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} | "
                 f"{signed_interval_text(p['mean'], p['test_low'], p['test_high'])} | "
-                f"{p['a_better_seeds']}/{p['seeds']} | {verdict(p)} |"
+                f"{p['a_better_seeds']}/{p['seeds']} | {p['verdict']} |"
             )
     for method, table in summary["teacher_evidence"].items():
         first = next(iter(table.values()))
@@ -313,157 +278,109 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"## Teacher evidence at k ({method}, {first['examples']} training examples)",
             "",
-            "precision = share of the top-k words that are evidence words; recall = share of the evidence "
-            "words in the top-k; hit = the top-k holds any evidence word; chance = k random candidate words.",
+            EVIDENCE_NOTE,
             "",
-            "| k | precision | chance | recall | chance | hit | chance |",
+            f"| k | {EVIDENCE_HEADER}",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for k, e in table.items():
-            values = [
-                e[name]
-                for name in ("precision", "precision_chance", "recall", "recall_chance", "hit", "hit_chance")
-            ]
-            lines.append(f"| {k} | " + " | ".join(f"{100 * v:.1f}" for v in values) + " |")
-    if summary["k_sweep"]:
+        lines += [f"| {k} | {evidence_row(e)} |" for k, e in table.items()]
+    for mode, table in summary["k_sweep"].items():
         lines += [
             "",
-            f"## Rationale students (saliency) against k, n = {s['k_size']}, seeds {s['k_seeds']}",
+            f"## {mode} students against k, n = {s['main_train_size']}, seeds {s['seeds']}",
             "",
-            "| k | student accuracy (%) [95% t-interval over seeds] |",
+            "| k | test accuracy (%) [95% t-interval over seeds] |",
             "|---:|---:|",
         ]
-        for k, cell in summary["k_sweep"].items():
-            lines.append(f"| {k} | {seed_summary_text(cell)} |")
+        lines += [f"| {k} | {summary_text(cell)} |" for k, cell in table.items()]
     lines += ["", f"Plots: `{report['plots'][0]}`, `{report['plots'][1]}`.", ""]
     return "\n".join(lines)
 
 
-def _error_bars(cells: Sequence[dict[str, Any]]) -> list[list[float]]:
+def _error_bars(cells: Sequence[Mapping[str, Any]]) -> list[list[float]]:
     # One seed has no interval: draw no bar rather than a nan one.
     low = [0.0 if c["low"] != c["low"] else 100 * (c["mean"] - c["low"]) for c in cells]
     high = [0.0 if c["high"] != c["high"] else 100 * (c["high"] - c["mean"]) for c in cells]
     return [low, high]
 
 
-def plot(report: dict[str, Any], output_dir: Path, name: str) -> list[str]:
-    """Accuracy against training-set size per mode; accuracy and teacher evidence against k."""
-    summary, names = report["summary"], [f"{name}.png", f"{name}_k.png"]
+def _errorbar(axes: Any, xs: Sequence[int], cells: Sequence[Mapping[str, Any]], label: str) -> None:
+    means = [100 * c["mean"] for c in cells]
+    axes.errorbar(xs, means, yerr=_error_bars(cells), marker="o", capsize=3, label=label)
+
+
+def plot(report: Mapping[str, Any], output_dir: Path, name: str) -> list[str]:
+    """Accuracy against training-set size per setting; accuracy and teacher evidence against k."""
+    summary, settings, names = report["summary"], report["settings"], [f"{name}.png", f"{name}_k.png"]
     figure = Figure(figsize=(6, 4))
     axes = figure.add_subplot()
-    sizes = [int(size) for size in summary["accuracy"]]
-    for mode in report["settings"]["modes"]:
-        cells = [summary["accuracy"][str(size)][mode] for size in sizes]
-        axes.errorbar(
-            sizes,
-            [100 * c["mean"] for c in cells],
-            yerr=_error_bars(cells),
-            marker="o",
-            capsize=3,
-            label=mode,
-        )
+    sizes = [size for size in summary["accuracy"] if size != "all"]
+    for setting in summary["accuracy"][sizes[0]]:
+        _errorbar(axes, [int(n) for n in sizes], [summary["accuracy"][n][setting] for n in sizes], setting)
     axes.axhline(100 * report["teacher"]["accuracy"], color="grey", linestyle="--", label="teacher")
     axes.set(
         xscale="log",
         xlabel="student training examples",
         ylabel="test accuracy (%)",
-        title=f"{report['settings']['task']}: mean and 95% t-interval over seeds",
+        title=f"{settings['task']}: mean and 95% t-interval over seeds",
     )
-    axes.set_xticks(sizes, [str(size) for size in sizes])
+    axes.set_xticks([int(n) for n in sizes], sizes)
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.legend(fontsize=8)
+    output_dir.mkdir(parents=True, exist_ok=True)
     figure.savefig(output_dir / names[0], dpi=110, bbox_inches="tight")
 
     figure = Figure(figsize=(6, 4))
     axes = figure.add_subplot()
-    if summary["k_sweep"]:
-        ks = [int(k) for k in summary["k_sweep"]]
-        cells = list(summary["k_sweep"].values())
-        axes.errorbar(
-            ks,
-            [100 * c["mean"] for c in cells],
-            yerr=_error_bars(cells),
-            marker="o",
-            capsize=3,
-            label=f"student accuracy, seeds {report['settings']['k_seeds']}",
+    for mode, table in summary["k_sweep"].items():
+        _errorbar(
+            axes, [int(k) for k in table], list(table.values()), f"{mode} students, seeds {settings['seeds']}"
         )
-        standard = summary["accuracy"][str(report["settings"]["k_size"])].get("standard")
-        if standard is not None:
-            axes.axhline(
-                100 * standard["mean"], color="grey", linestyle=":", label="standard (mean over seeds)"
-            )
-    evidence = summary["teacher_evidence"].get("saliency", {})
-    if evidence:
-        ks = [int(k) for k in evidence]
-        for name in ("precision", "recall"):
+    for method, table in summary["teacher_evidence"].items():
+        for measure in ("precision", "recall"):
+            values = [100 * e[measure] for e in table.values()]
             axes.plot(
-                ks,
-                [100 * e[name] for e in evidence.values()],
+                [int(k) for k in table],
+                values,
                 linestyle="--",
                 marker=".",
-                label=f"teacher {name}@k",
+                label=f"teacher {measure}@k ({method})",
             )
-    axes.set(
-        xlabel="k (rationale words)",
-        ylabel="%",
-        title=f"saliency rationales, n = {report['settings']['k_size']}",
-    )
-    axes.legend(fontsize=8)
+    axes.set(xlabel="k (rationale words)", ylabel="%", title=f"n = {settings['main_train_size']}")
+    axes.legend(fontsize=7)
     figure.savefig(output_dir / names[1], dpi=110, bbox_inches="tight")
     return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.smoke:  # a smoke run checks the code: never reuse results of an earlier one
-        shutil.rmtree(args.work_dir, ignore_errors=True)
+    overrides = [*SMOKE, *args.overrides] if args.smoke else args.overrides
+    if args.smoke:  # a smoke run checks the code: never reuse an earlier one
+        shutil.rmtree(REPO_ROOT / "runs" / "benchmarks" / "synthetic-curve-smoke", ignore_errors=True)
+    env = environment(workers=args.jobs, threads=args.threads)
     started = time.perf_counter()
-    env = environment(args.workers, 1)
-    student_train = train_config(args.student_steps, args.student_lr, args.smoke)
-    settings = Settings(
-        args.task,
-        args.validation_size,
-        args.test_size,
-        train_config(args.teacher_steps, args.teacher_lr, args.smoke),
-        StudentRecipe(
-            train=student_train, size="tiny", vocab_size=300, architecture=args.student_architecture
-        ),
-    )
-    # Results are kept by job key; the settings every job shares must not change under the same folder.
-    shared = {key: getattr(args, key) for key in SHARED_SETTINGS}
-    check_settings(args.work_dir, shared)
-    results = run_jobs(build_jobs(args, settings), args.work_dir, workers=args.workers)
+    run = load_run(run_config(args.config, overrides, jobs=args.jobs, threads=args.threads))
+    if run.teacher is None:
+        raise SystemExit(f"{run.run_dir}: the teacher's evaluation did not finish")
+    (student,) = (model.name for model in run.config.students.models)
     report: dict[str, Any] = {
-        **job_report_header("synthetic_curve.py", args.argv, env, started, results),
-        "settings": {
-            "task": args.task,
-            "sizes": args.sizes,
-            "seeds": args.seeds,
-            "modes": args.modes,
-            "k_size": args.k_size,
-            "k_values": args.k_values,
-            "k_seeds": args.k_seeds,
-            "validation_size": args.validation_size,
-            "test_size": args.test_size,
-            "teacher": f"T5 {args.teacher_size} from scratch, {args.teacher_train_size} training examples, "
-            f"{args.teacher_steps} steps of 32, lr {args.teacher_lr}",
-            "students": f"{STUDENT_NAMES[args.student_architecture]} tiny from scratch, "
-            f"{args.student_steps} steps of 32 examples, "
-            f"lr {args.student_lr}, alpha 0.5, best of 4 validation checks",
-            "ig": f"{args.ig_steps} Gauss-Legendre path points, pad-token baseline",
+        "command": " ".join(["python benchmarks/synthetic_curve.py", *args.argv]),
+        "config": str(args.config),
+        "environment": env,
+        "wall_seconds": time.perf_counter() - started,
+        "stage_seconds": stage_seconds(run.run_dir),
+        "settings": settings_of(run.config),
+        "teacher": {
+            "accuracy": run.teacher.accuracy,
+            "ci_low": run.teacher.ci_low,
+            "ci_high": run.teacher.ci_high,
         },
-        "teacher": {k: v for k, v in results[teacher_key(args)].items() if k != "correct"},
-        "summary": summarise(args, results),
-        "jobs": without_outcomes(results),
+        "summary": summarise(run, student),
+        "runs": runs_table(run),
     }
-    report["plots"] = plot(report, _ready(args.output_dir), output_name(args))
-    write_outputs(args.output_dir, output_name(args), report, markdown(report))
+    report["plots"] = plot(report, args.output_dir, args.name)
+    write_outputs(args.output_dir, args.name, report, markdown(report))
     return 0
-
-
-def _ready(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 if __name__ == "__main__":

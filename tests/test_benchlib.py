@@ -1,8 +1,7 @@
-"""The statistics and job runner the benchmarks report with (benchmarks/benchlib.py), on hand-worked cases."""
+"""The statistics and evidence scores the benchmarks report with (benchmarks/benchlib.py), by hand."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,17 +12,10 @@ from tokendistill.attribution.records import RationaleRecord, write_rationale_fi
 from tokendistill.attribution.words import WordScore, split_words
 from tokendistill.data.example import Example, own, template
 from tokendistill.metrics.bootstrap import paired_difference, seed_interval
+from tokendistill.metrics.paired import paired_comparison
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from benchlib import (
-    Job,
-    check_settings,
-    evidence_at_k,
-    paired_summary,
-    rationales_at_k,
-    run_jobs,
-    verdict,
-)
+from benchlib import evidence_at_k, paired_record
 
 SOURCE = "the red box is on the shelf"
 SCORES = {"red": 0.9, "shelf": 0.8, "box": 0.1, "is": 0.02, "on": 0.01}
@@ -53,18 +45,10 @@ def test_evidence_at_k_on_a_hand_worked_example(example_and_file):
     assert table[2]["examples"] == 1
 
 
-def test_rationales_at_another_k_reuse_the_stored_scores(example_and_file, tmp_path):
-    example, path = example_and_file
-    out = rationales_at_k(path, [example], 3, tmp_path / "k3.jsonl")
-    record = json.loads(out.read_text())
-    assert record["k"] == 3 and record["rationale"] == "red box shelf"  # input order
-
-
-def test_paired_summary_pairs_by_seed():
+def test_paired_record_pairs_by_seed():
     a = [[1, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 1]]  # accuracies 0.75, 0.75, 1.0
     b = [[1, 0, 0, 1], [0, 0, 1, 1], [1, 0, 0, 1]]  # accuracies 0.5, 0.5, 0.5
-    cells = [[{"accuracy": sum(c) / len(c), "correct": c} for c in outcomes] for outcomes in (a, b)]
-    summary = paired_summary(*cells)
+    summary = paired_record(paired_comparison(a, b))
     expected = seed_interval([0.25, 0.25, 0.5])
     assert summary["mean"] == pytest.approx(1 / 3)
     assert (summary["seed_low"], summary["seed_high"]) == pytest.approx((expected.low, expected.high))
@@ -75,54 +59,29 @@ def test_paired_summary_pairs_by_seed():
     # reaches it, so the 2.5th percentile is (1/3) / 4 = 1/12 > 0, while the seed interval
     # 1/3 +- t(0.975, 2) * sqrt(1/48) / sqrt(3) = 1/3 +- 0.359 holds 0.
     assert summary["test_low"] == pytest.approx(1 / 12) and summary["seed_low"] < 0
-    assert verdict(summary) == "better (interval over test examples above 0)"
-    with pytest.raises(ValueError, match="same seeds"):
-        paired_summary(cells[0], cells[1][:2])
+    assert summary["verdict"] == "better (interval over test examples above 0)"
+    with pytest.raises(ValueError, match="share no finished seed"):
+        paired_record(None)
 
 
-def test_paired_summary_gives_the_numbers_of_its_former_formula():
+def test_paired_record_gives_the_numbers_of_its_former_formula():
     """Before the library held paired differences, benchlib took the per-seed differences of the cells'
     accuracies and bootstrapped the seed-averaged correctness itself; the numbers must stay the same."""
     rng = np.random.default_rng(3)
     a, b = ([rng.random(57) < p for _ in range(4)] for p in (0.7, 0.6))
-    cells = [[{"accuracy": float(np.mean(c)), "correct": c.tolist()} for c in rows] for rows in (a, b)]
-    differences = [x["accuracy"] - y["accuracy"] for x, y in zip(*cells, strict=True)]
+    differences = [float(np.mean(x) - np.mean(y)) for x, y in zip(a, b, strict=True)]
     over_seeds = seed_interval(differences)
     over_test = paired_difference(np.mean(a, axis=0), np.mean(b, axis=0))
-    assert paired_summary(*cells) == {
-        "mean": over_seeds.mean,
-        "seed_low": over_seeds.low,
-        "seed_high": over_seeds.high,
-        "test_low": over_test.low,
-        "test_high": over_test.high,
-        "a_better_seeds": sum(d > 0 for d in differences),
-        "seeds": 4,
-    }
-
-
-def record_call(folder: Path, *, name: str, log: Path) -> dict:
-    with log.open("a") as handle:
-        handle.write(name + "\n")
-    return {"name": name}
-
-
-def test_run_jobs_orders_by_dependency_and_reuses_finished_jobs(tmp_path):
-    log = tmp_path / "calls.txt"
-    jobs = [
-        Job("second", record_call, {"name": "second", "log": log}, ("first",)),
-        Job("first", record_call, {"name": "first", "log": log}),
-    ]
-    results = run_jobs(jobs, tmp_path / "work", workers=1, log=lambda _: None)
-    assert log.read_text().split() == ["first", "second"]
-    assert results["second"]["name"] == "second" and results["first"]["job_seconds"] >= 0
-    run_jobs(jobs, tmp_path / "work", workers=1, log=lambda _: None)
-    assert log.read_text().split() == ["first", "second"]  # nothing ran twice
-    with pytest.raises(ValueError, match="unknown keys"):
-        run_jobs([Job("x", record_call, {"name": "x", "log": log}, ("missing",))], tmp_path / "w2", workers=1)
-
-
-def test_check_settings_refuses_a_folder_made_with_other_settings(tmp_path):
-    check_settings(tmp_path, {"student_steps": 500, "task": "synthetic-nli"})
-    check_settings(tmp_path, {"student_steps": 500, "task": "synthetic-nli"})
-    with pytest.raises(SystemExit, match="student_steps: 500 -> 600"):
-        check_settings(tmp_path, {"student_steps": 600, "task": "synthetic-nli"})
+    record = paired_record(paired_comparison(a, b))
+    assert record.pop("verdict")
+    assert record == pytest.approx(
+        {
+            "mean": over_seeds.mean,
+            "seed_low": over_seeds.low,
+            "seed_high": over_seeds.high,
+            "test_low": over_test.low,
+            "test_high": over_test.high,
+            "a_better_seeds": sum(d > 0 for d in differences),
+            "seeds": 4,
+        }
+    )

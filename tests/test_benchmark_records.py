@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,8 +12,13 @@ import pytest
 from report_helpers import esnli_task, make_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from esnli_pretrained import markdown, stage_seconds, study_record
+from benchlib import stage_seconds
+from esnli_pretrained import markdown, study_record
+from replicate_local import task_summary as replicate_summary
+from synthetic_curve import runs_table, summarise
 from tokendistill.experiment.plan import build_plan
+from tokendistill.experiment.runner import MARKER
+from tokendistill.report.results import load_run
 
 
 def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_path):
@@ -45,6 +51,11 @@ def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_pa
     report = {"command": "c", "environment": {"device_name": "cpu", "cpu_count": 2, "workers": 1}}
     report["environment"] |= {"torch_threads_per_worker": 1, "load_average_at_start": None}
     report["environment"] |= {"torch": "t", "transformers": "x"}
+    # A finished stage folder of another config (here: a seed this one does not run) is not its cost.
+    foreign = config.output_dir / "students/tiny-t5/standard/seed7"
+    shutil.copytree(config.output_dir / "students/tiny-t5/standard/seed1", foreign)
+    marker = json.loads((foreign / MARKER).read_text()) | {"stage": "students/tiny-t5/standard/seed7"}
+    (foreign / MARKER).write_text(json.dumps(marker))
     seconds = stage_seconds(config.output_dir)
     assert seconds.keys() == {stage.key for stage in build_plan(config)}
     assert all(value >= 0 for value in seconds.values())
@@ -57,3 +68,59 @@ def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_pa
     vs_standard = next(row for row in record["paired"] if row["b"] == "Standard fine-tuning")
     assert (vs_standard["a_alpha"], vs_standard["difference"]) == (0.9, pytest.approx(0.175))
     assert "| Teacher-token rationales - Standard fine-tuning | +17.5 |" in text
+
+
+def test_synthetic_curve_reads_each_training_set_size_and_pairs_settings_within_it(tmp_path):
+    """Accuracies are set per size and mode, so a cell read from the wrong size or mode shows."""
+
+    def accuracy(student, variant, seed):
+        if variant is None:
+            return 0.9
+        size = variant.train_examples or 40  # 40: the main size
+        mode = {"standard": 0.0, "rationale": 0.1, "random": 0.05}[variant.mode]
+        return size / 100 + mode + 0.025 * seed  # 40 test examples: multiples of 0.025 are exact
+
+    students = {
+        "models": [{"name": "tiny-t5", "tiny": {}}],
+        "modes": ["standard", "rationale", "random"],
+        "train_examples": 40,
+    }
+    config = make_run(
+        tmp_path,
+        accuracy_of=accuracy,
+        students=students,
+        sweeps={"train_examples": [20, 60], "k": [2]},
+        report={"heatmap_examples": 0},
+    )
+    run = load_run(config.output_dir)
+    summary = summarise(run, "tiny-t5")
+    assert list(summary["accuracy"]) == ["20", "40", "60"]
+    assert summary["accuracy"]["20"]["standard"]["per_seed"] == pytest.approx([0.2, 0.225, 0.25])
+    assert summary["accuracy"]["60"]["rationale-saliency-k5"]["mean"] == pytest.approx(0.725)
+    assert set(summary["accuracy"]["40"]) == {"standard", "rationale-saliency-k5", "random-k5"}
+    for size in ("20", "40", "60"):
+        paired = summary["paired"][size]
+        assert paired["rationale-saliency-k5 - standard"]["mean"] == pytest.approx(0.1)
+        assert paired["rationale-saliency-k5 - random-k5"]["mean"] == pytest.approx(0.05)
+    # The k sweep is read at the main size, rationale and random students at each k.
+    assert summary["k_sweep"]["rationale"]["2"]["mean"] == pytest.approx(0.525)
+    assert summary["k_sweep"]["random"]["2"]["mean"] == pytest.approx(0.475)
+    sizes = {(row["setting"], row["train_examples"]) for row in runs_table(run)}
+    assert ("standard-n20", 20) in sizes and ("standard", 40) in sizes and ("random-k2", 40) in sizes
+    results = json.loads((config.output_dir / "report/results.json").read_text())
+    (reported,) = results["runs"]
+    assert {row["train_examples"] for row in reported["students"]} == {20, 40, 60}
+
+
+def test_replicate_local_reads_each_mode_its_pairs_and_the_teachers_lead(tmp_path):
+    """report_helpers.default_accuracy: teacher 0.9, standard 0.6, random 0.65, rationale (k=5) 0.775, each
+    plus 0.05 x seed (40 test examples: exact)."""
+    config = make_run(tmp_path, report={"heatmap_examples": 0})
+    summary = replicate_summary(load_run(config.output_dir), "tiny-t5")
+    assert list(summary["accuracy"]) == ["standard", "rationale", "random"]
+    assert summary["accuracy"]["rationale"]["per_seed"] == pytest.approx([0.775, 0.825, 0.875])
+    assert summary["accuracy"]["random"]["mean"] == pytest.approx(0.7)
+    assert summary["paired"]["rationale - standard"]["mean"] == pytest.approx(0.175)
+    assert summary["paired"]["rationale - random"]["mean"] == pytest.approx(0.125)
+    assert summary["teacher_vs_standard"]["mean"] == pytest.approx(0.9 - 0.65)
+    assert summary["evidence"]["5"]["examples"] > 0
