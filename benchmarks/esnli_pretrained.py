@@ -58,6 +58,7 @@ def study_record(results: Mapping[str, Any]) -> dict[str, Any]:
             plausibility[row["method"]] = row["rationale"]
             plausibility.setdefault("random", row["random_k_words"])
     return {
+        "task": run["task"],
         "teacher": run["teacher"],
         "runs": [
             {key: student[key] for key in ("mode", "method", "alpha", "seed", "test_accuracy")}
@@ -82,7 +83,7 @@ def _loss(value: float | None) -> str:
 def markdown(report: Mapping[str, Any]) -> str:
     teacher = report["teacher"]
     lines = [
-        "# e-SNLI with a pretrained teacher and students (issue 12)",
+        f"# {report['task']} with a pretrained teacher and students",
         "",
         f"`{report['command']}` on {machine_text(report['environment'])}; "
         f"{report['wall_seconds'] / 3600:.1f} h wall for this invocation (finished stages are reused); "
@@ -108,16 +109,18 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"| {_loss(run['final_label_loss'])} | {_loss(run['final_rationale_loss'])} "
             f"| {', '.join(f'{step}: {100 * accuracy:.1f}' for step, accuracy in run['validation_curve'])} |"
         )
-    lines += ["", "Paired differences (points; intervals over seeds, then over test examples):", ""]
-    lines += ["| A - B | difference | seeds | test examples | verdict |", "|---|---:|---:|---:|---|"]
+    if report["paired"]:
+        lines += ["", "Paired differences (points; intervals over seeds, then over test examples):", ""]
+        lines += ["| A - B | difference | seeds | test examples | verdict |", "|---|---:|---:|---:|---|"]
     for row in report["paired"]:
         seeds, test = (row["seed_low"], row["seed_high"]), (row["test_low"], row["test_high"])
         lines.append(
             f"| {row['a']} - {row['b']} | {100 * row['difference']:+.1f} | {_interval(seeds)} "
             f"| {_interval(test)} | {row['verdict']} |"
         )
-    lines += ["", "Plausibility against e-SNLI's explanations (mean per example):", ""]
-    lines += ["| words | precision | recall | F1 |", "|---|---:|---:|---:|"]
+    if report["plausibility"]:  # tasks whose examples carry human explanations (e-SNLI)
+        lines += ["", "Plausibility against e-SNLI's explanations (mean per example):", ""]
+        lines += ["| words | precision | recall | F1 |", "|---|---:|---:|---:|"]
     for name, scores in report["plausibility"].items():
         values = " | ".join(f"{100 * scores[key]:.1f}" for key in ("precision", "recall", "f1"))
         lines.append(f"| {name} | {values} |")

@@ -60,6 +60,7 @@ def test_esnli_study_record_lists_every_run_and_each_methods_plausibility(tmp_pa
     assert seconds.keys() == {stage.key for stage in build_plan(config)}
     assert all(value >= 0 for value in seconds.values())
     text = markdown({**report, "wall_seconds": 3600, "stage_seconds": {"teacher": 5400.0}, **record})
+    assert text.startswith("# esnli with a pretrained teacher and students") and record["task"] == "esnli"
     assert "1.5 h of stage time in all" in text
     assert "| tiny-t5 | rationale | saliency | 0.9 | 1 | 80.0 | 80.0 | yes | 0.50 | 2.50 | 9: 80.0 |" in text
     assert "| tiny-t5 | standard | — | — | 0 | 70.0 | 60.0 | yes | 0.50 | — | 9: 70.0 |" in text
