@@ -23,6 +23,9 @@ def test_holdout_is_a_stable_exact_share_that_keeps_order():
     assert ids(split_holdout(examples[::-1], 0.1)[1]) == ids(held)[::-1]
     assert set(ids(split_holdout(examples[:40], 0.1)[1])) <= set(ids(held)) | set(ids(examples[:40]))
     assert len(split_holdout(examples[:3], 0.1)[1]) == 1  # never an empty validation split
+    # round(), not truncation: 10% of 17 is 1.7 -> 2 held out; 30% of 15 is 4.5 -> 4 (round half to even).
+    assert len(split_holdout(examples[:17], 0.1)[1]) == 2
+    assert len(split_holdout(examples[:15], 0.3)[1]) == 4
 
 
 def test_default_roles_are_the_staged_splits():
