@@ -346,7 +346,11 @@ def plot(report: Mapping[str, Any], output_dir: Path, name: str) -> list[str]:
                 marker=".",
                 label=f"teacher {measure}@k ({method})",
             )
-    axes.set(xlabel="k (rationale words)", ylabel="%", title=f"n = {settings['main_train_size']}")
+    examples = sorted(
+        {row["examples"] for table in summary["teacher_evidence"].values() for row in table.values()}
+    )
+    title = f"students: n = {settings['main_train_size']}; teacher's top-k over {examples} training examples"
+    axes.set(xlabel="k (rationale words)", ylabel="%", title=title)
     axes.legend(fontsize=7)
     figure.savefig(output_dir / names[1], dpi=110, bbox_inches="tight")
     return names
