@@ -120,13 +120,14 @@ def seed_summary_text(summary: Mapping[str, Any]) -> str:
     return interval_text(summary["mean"], summary["low"], summary["high"])
 
 
+def signed_text(value: float) -> str:
+    """A difference in percentage points: ``+3.1`` (``n/a`` when undefined)."""
+    return "n/a" if math.isnan(value) else f"{100 * value:+.1f}"
+
+
 def signed_interval_text(mean: float, low: float, high: float) -> str:
-    """A difference in percentage points: ``+3.1 [-0.4, +6.6]``."""
-
-    def signed(value: float) -> str:
-        return "n/a" if math.isnan(value) else f"{100 * value:+.1f}"
-
-    return f"{signed(mean)} [{signed(low)}, {signed(high)}]"
+    """A difference in percentage points with its interval: ``+3.1 [-0.4, +6.6]``."""
+    return f"{signed_text(mean)} [{signed_text(low)}, {signed_text(high)}]"
 
 
 def paired_table(group: str, rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[str]:

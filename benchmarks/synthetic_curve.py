@@ -46,6 +46,7 @@ from benchlib import (
     machine_text,
     run_config,
     signed_interval_text,
+    signed_text,
     stage_seconds,
     write_outputs,
 )
@@ -160,21 +161,39 @@ def summarise(run: RunResults, student: str) -> dict[str, Any]:
             for a, b in comparisons(main_k)
         }
     k_sweep: dict[str, dict[str, Any]] = {}
+    k_paired: dict[str, dict[str, Any]] = {}
     if config.sweeps.k:
+        ks = sorted(config.k_values())
         for mode, method in (("rationale", config.attribution.method), ("random", None)):
             rows = {
-                str(k): seed_summary(run.evaluations(student, StudentVariant(mode, method, k)))
-                for k in sorted(config.k_values())
+                str(k): seed_summary(run.evaluations(student, StudentVariant(mode, method, k))) for k in ks
             }
             if all(row["per_seed"] for row in rows.values()):
                 k_sweep[mode] = rows
+        if set(k_sweep) == {"rationale", "random"} and "standard" in config.students.modes:
+            for k in ks:
+                rationale = StudentVariant("rationale", config.attribution.method, k)
+                k_paired[str(k)] = {
+                    "rationale - standard": paired_summary(
+                        run, student, rationale, StudentVariant("standard")
+                    ),
+                    "rationale - random": paired_summary(
+                        run, student, rationale, StudentVariant("random", None, k)
+                    ),
+                }
     train = ExperimentTask(config.task, config.rationale_examples()).load("train")
     evidence = {
         method: {str(k): row for k, row in evidence_at_k(path, train, EVIDENCE_K).items()}
         for (method, k), path in sorted(run.rationale_files.items())
         if k == config.attribution.k
     }
-    return {"accuracy": accuracy, "paired": paired, "k_sweep": k_sweep, "teacher_evidence": evidence}
+    return {
+        "accuracy": accuracy,
+        "paired": paired,
+        "k_sweep": k_sweep,
+        "k_paired": k_paired,
+        "teacher_evidence": evidence,
+    }
 
 
 def runs_table(run: RunResults) -> list[dict[str, Any]]:
@@ -293,6 +312,25 @@ def markdown(report: Mapping[str, Any]) -> str:
             "|---:|---:|",
         ]
         lines += [f"| {k} | {summary_text(cell)} |" for k, cell in table.items()]
+    if summary["k_paired"]:
+        lines += [
+            "",
+            f"## Rationale students against k, paired (points), n = {s['main_train_size']}",
+            "",
+            "Against standard students and against random-word students of the same k: difference [interval "
+            "over seeds] [interval over test examples], seeds A > B.",
+            "",
+            "| k | rationale - standard | rationale - random |",
+            "|---:|---|---|",
+        ]
+        for k, pairs in summary["k_paired"].items():
+            cells = [
+                f"{signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} "
+                f"[{signed_text(p['test_low'])}, {signed_text(p['test_high'])}] "
+                f"{p['a_better_seeds']}/{p['seeds']}"
+                for p in pairs.values()
+            ]
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
     lines += ["", f"Plots: `{report['plots'][0]}`, `{report['plots'][1]}`.", ""]
     return "\n".join(lines)
 
@@ -336,6 +374,9 @@ def plot(report: Mapping[str, Any], output_dir: Path, name: str) -> list[str]:
         _errorbar(
             axes, [int(k) for k in table], list(table.values()), f"{mode} students, seeds {settings['seeds']}"
         )
+    standard = summary["accuracy"].get(str(settings["main_train_size"]), {}).get("standard")
+    if summary["k_sweep"] and standard is not None:
+        axes.axhline(100 * standard["mean"], color="grey", linestyle=":", label="standard students (mean)")
     for method, table in summary["teacher_evidence"].items():
         for measure in ("precision", "recall"):
             values = [100 * e[measure] for e in table.values()]
@@ -351,7 +392,7 @@ def plot(report: Mapping[str, Any], output_dir: Path, name: str) -> list[str]:
     )
     title = f"students: n = {settings['main_train_size']}; teacher's top-k over {examples} training examples"
     axes.set(xlabel="k (rationale words)", ylabel="%", title=title)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)  # below the curves
     figure.savefig(output_dir / names[1], dpi=110, bbox_inches="tight")
     return names
 

@@ -79,6 +79,7 @@ def test_synthetic_curve_reads_each_training_set_size_and_pairs_settings_within_
             return 0.9
         size = variant.train_examples or 40  # 40: the main size
         mode = {"standard": 0.0, "rationale": 0.1, "random": 0.05}[variant.mode]
+        mode += 0.025 if (variant.mode, variant.k) == ("random", 2) else 0.0  # random words help at k=2
         return size / 100 + mode + 0.025 * seed  # 40 test examples: multiples of 0.025 are exact
 
     students = {
@@ -105,7 +106,9 @@ def test_synthetic_curve_reads_each_training_set_size_and_pairs_settings_within_
         assert paired["rationale-saliency-k5 - random-k5"]["mean"] == pytest.approx(0.05)
     # The k sweep is read at the main size, rationale and random students at each k.
     assert summary["k_sweep"]["rationale"]["2"]["mean"] == pytest.approx(0.525)
-    assert summary["k_sweep"]["random"]["2"]["mean"] == pytest.approx(0.475)
+    assert summary["k_sweep"]["random"]["2"]["mean"] == pytest.approx(0.5)
+    assert summary["k_paired"]["2"]["rationale - standard"]["mean"] == pytest.approx(0.1)
+    assert summary["k_paired"]["2"]["rationale - random"]["mean"] == pytest.approx(0.025)  # same k
     sizes = {(row["setting"], row["train_examples"]) for row in runs_table(run)}
     assert ("standard-n20", 20) in sizes and ("standard", 40) in sizes and ("random-k2", 40) in sizes
     results = json.loads((config.output_dir / "report/results.json").read_text())
