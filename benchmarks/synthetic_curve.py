@@ -44,18 +44,19 @@ from benchlib import (
     evidence_row,
     interval_text,
     machine_text,
+    paired_record,
     run_config,
+    seed_summary,
     signed_interval_text,
     signed_text,
     stage_seconds,
     write_outputs,
 )
 from tokendistill.experiment.config import ExperimentConfig, TrainingConfig
-from tokendistill.experiment.plan import StudentVariant, student_variants
+from tokendistill.experiment.plan import StudentVariant, student_variants, variant_train_examples
 from tokendistill.experiment.splits import ExperimentTask
-from tokendistill.metrics.bootstrap import seed_interval
 from tokendistill.report.paired import compare_evaluations
-from tokendistill.report.results import Evaluation, RunResults, load_run
+from tokendistill.report.results import RunResults, load_run
 
 CONFIG = REPO_ROOT / "configs" / "local" / "synthetic-curve.yaml"
 NAME = "synthetic_curve"
@@ -106,28 +107,11 @@ def at_size(config: ExperimentConfig, variant: StudentVariant, size: int | None)
     return variant if size == config.students.train_examples else replace(variant, train_examples=size)
 
 
-def seed_summary(evaluations: Sequence[Evaluation]) -> dict[str, Any]:
-    """Mean test accuracy over seeds with its Student-t 95% interval (nan bounds for one seed)."""
-    accuracies = [evaluation.accuracy for evaluation in evaluations]
-    interval = seed_interval(accuracies)
-    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "per_seed": accuracies}
-
-
 def paired_summary(run: RunResults, student: str, a: StudentVariant, b: StudentVariant) -> dict[str, Any]:
     """A - B over the seeds both finished, paired by seed and by test example (the report's comparison)."""
-    p = compare_evaluations(run.students.get((student, a), {}), run.students.get((student, b), {}))
-    if p is None:
-        raise ValueError(f"{student}: {a.slug} and {b.slug} share no finished seed")
-    return {
-        "mean": p.mean,
-        "seed_low": p.seed_low,
-        "seed_high": p.seed_high,
-        "test_low": p.test_low,
-        "test_high": p.test_high,
-        "a_better_seeds": p.a_better_seeds,
-        "seeds": p.seeds,
-        "verdict": p.verdict.text(),
-    }
+    return paired_record(
+        compare_evaluations(run.students.get((student, a), {}), run.students.get((student, b), {}))
+    )
 
 
 def comparisons(variants: Sequence[StudentVariant]) -> list[tuple[StudentVariant, StudentVariant]]:
@@ -205,9 +189,7 @@ def runs_table(run: RunResults) -> list[dict[str, Any]]:
             "mode": variant.mode,
             "method": variant.method,
             "k": variant.k,
-            "train_examples": run.config.students.train_examples
-            if variant.train_examples is None
-            else variant.train_examples,
+            "train_examples": variant_train_examples(run.config, variant),
             "seed": seed,
             "test_accuracy": evaluation.accuracy,
             "validation_accuracy": evaluation.validation_accuracy,
