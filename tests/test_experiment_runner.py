@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tokendistill.experiment.config import ExperimentConfig, load_config, validate_config
-from tokendistill.experiment.plan import STAGE_KINDS, build_plan
+from tokendistill.experiment.plan import STAGE_KINDS, StageSelectionError, build_plan, select_stages
 from tokendistill.experiment.runner import MARKER, RESOLVED_CONFIG, StageContext, read_marker, run_plan
 
 BASE = {
@@ -181,7 +181,7 @@ KILL_SCRIPT = """
 import os, signal, sys, time
 from pathlib import Path
 from tokendistill.experiment.config import load_config
-from tokendistill.experiment.plan import STAGE_KINDS, build_plan
+from tokendistill.experiment.plan import STAGE_KINDS, StageSelectionError, build_plan, select_stages
 from tokendistill.experiment.runner import run_plan
 
 config_path, kill_at, log, jobs = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
@@ -297,3 +297,35 @@ def test_parallel_failure_stops_dependents_and_keeps_finished_work(tmp_path):
     assert read_marker(config.output_dir / "teacher")["status"] == "done"
     dependents = [s.key for s in build_plan(config) if failing in s.deps]
     assert dependents and not any((config.output_dir / key).exists() for key in dependents)
+
+
+def test_only_runs_the_chosen_stages_and_what_they_consume(tmp_path):
+    config = make_config(tmp_path)
+    plan = build_plan(config)
+    stubs = StubStages()
+    run_plan(config, select_stages(plan, ["eval/teacher"]), stubs.implementations(), log=lambda line: None)
+    assert stubs.calls == ["teacher", "eval/teacher"]
+    chosen = select_stages(plan, ["eval/s/rationale-saliency-k5/seed0", "students/s/standard/*"])
+    assert [stage.key for stage in chosen] == [
+        "teacher",
+        "rationales/saliency-k5",
+        "students/s/standard/seed0",
+        "students/s/standard/seed1",
+        "students/s/rationale-saliency-k5/seed0",
+        "eval/s/rationale-saliency-k5/seed0",
+    ]
+    # The rest of the run later finds the chosen stages done.
+    assert set(run(config).calls) == ALL_STAGES - {"teacher", "eval/teacher"}
+    with pytest.raises(StageSelectionError, match="'student/\\*' matches no stage"):
+        select_stages(plan, ["student/*"])
+
+
+def test_only_on_the_command_line_limits_status_and_names_a_bad_pattern(tmp_path, capsys):
+    from tokendistill.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({**BASE, "output_dir": str(tmp_path / "run")}))
+    assert main(["run", str(path), "--only", "eval/teacher", "--status"]) == 0
+    assert [line.split()[-1] for line in capsys.readouterr().out.splitlines()] == ["teacher", "eval/teacher"]
+    assert main(["run", str(path), "--only", "nothing/*", "--status"]) == 2
+    assert "--only 'nothing/*' matches no stage" in capsys.readouterr().err

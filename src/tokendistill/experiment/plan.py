@@ -9,11 +9,13 @@ evaluation batch sizes) are left out on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from tokendistill.attribution.options import METHOD_OPTIONS
+from tokendistill.errors import TokendistillError
 from tokendistill.experiment.config import AttributionConfig, ExperimentConfig, Method, Mode
 from tokendistill.settings import declared_settings
 
@@ -212,3 +214,30 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
     )
     stages.append(Stage(REPORT, "report", config.report.model_dump(mode="json"), consumed))
     return stages
+
+
+class StageSelectionError(TokendistillError, ValueError):
+    """A ``--only`` pattern that names no stage of the plan."""
+
+
+def select_stages(plan: Sequence[Stage], patterns: Sequence[str]) -> list[Stage]:
+    """The stages whose key matches one of the glob ``patterns`` (``eval/teacher``, ``students/*/standard/*``)
+    and every stage they consume, in plan order: what ``tokendistill run --only`` brings up to date, so a
+    teacher can be checked before rationales and students are paid for."""
+    by_key = {stage.key: stage for stage in plan}
+    wanted: set[str] = set()
+    for pattern in patterns:
+        matched = [key for key in by_key if fnmatchcase(key, pattern)]
+        if not matched:
+            examples = ", ".join(list(by_key)[:4])
+            raise StageSelectionError(
+                f"--only {pattern!r} matches no stage of the plan (its stages: {examples}, ...)"
+            )
+        wanted.update(matched)
+    pending = list(wanted)
+    while pending:
+        for dep in by_key[pending.pop()].deps:
+            if dep not in wanted:
+                wanted.add(dep)
+                pending.append(dep)
+    return [stage for stage in plan if stage.key in wanted]
