@@ -16,7 +16,7 @@ from pathlib import Path
 from tokendistill.data.errors import DataError
 from tokendistill.metrics.paired import PairedComparison, paired_comparison
 from tokendistill.report.results import Evaluation, RunResults
-from tokendistill.report.table import main_variants, shown_alpha
+from tokendistill.report.table import at_train_size, curve_sizes, main_variants, shown_alpha, size_label
 
 RATIONALES, STANDARD = "Teacher-token rationales", "Standard fine-tuning"
 DSS, RANDOM = "DSS (PaLM rationales)", "Random-token control"
@@ -109,20 +109,24 @@ def _first(ids: Sequence[str]) -> str:
 
 
 def paired_rows(runs: Sequence[RunResults], labels: Sequence[str]) -> list[PairedRow]:
-    """Each comparison of ``COMPARISONS`` whose two rows ran, per run (``labels``: its column) and student."""
+    """Each comparison of ``COMPARISONS`` whose two rows ran, per run (``labels``: its column), student and,
+    where the run swept the training-set size, size (named after the column: ``synthetic-nli, n = 250``)."""
     rows = []
     for run, label in zip(runs, labels, strict=True):
-        variants = main_variants(run)
-        for model in run.config.students.models:
-            for a, b in COMPARISONS:
-                chosen = {row: run.selected_variant(model.name, variants[row]) for row in (a, b)}
-                comparison = compare_evaluations(
-                    run.students.get((model.name, chosen[a]), {}),
-                    run.students.get((model.name, chosen[b]), {}),
-                )
-                if comparison is not None:
-                    alphas = (shown_alpha(run, chosen[a]), shown_alpha(run, chosen[b]))
-                    rows.append(PairedRow(label, model.name, a, b, *alphas, comparison))
+        swept = bool(run.config.sweeps.train_examples)
+        for size in curve_sizes(run):
+            variants = {row: at_train_size(run, v, size) for row, v in main_variants(run).items()}
+            where = f"{label}, {size_label(size)}" if swept else label
+            for model in run.config.students.models:
+                for a, b in COMPARISONS:
+                    chosen = {row: run.selected_variant(model.name, variants[row]) for row in (a, b)}
+                    comparison = compare_evaluations(
+                        run.students.get((model.name, chosen[a]), {}),
+                        run.students.get((model.name, chosen[b]), {}),
+                    )
+                    if comparison is not None:
+                        alphas = (shown_alpha(run, chosen[a]), shown_alpha(run, chosen[b]))
+                        rows.append(PairedRow(where, model.name, a, b, *alphas, comparison))
     return rows
 
 

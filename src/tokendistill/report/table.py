@@ -123,24 +123,33 @@ def results_table(runs: Sequence[RunResults], student: str) -> Table:
     return Table(f"Student: {student}", column_labels(runs), tuple(rows))
 
 
+def curve_sizes(run: RunResults) -> list[int | None]:
+    """The training-set sizes a run trained students on, smallest first (None: the whole split)."""
+    return sorted(run.config.student_train_sizes(), key=lambda size: (size is None, size or 0))
+
+
+def at_train_size(run: RunResults, variant: StudentVariant, size: int | None) -> StudentVariant:
+    """``variant`` as trained on ``size`` examples; the main size's setting carries no size of its own."""
+    return variant if size == run.config.students.train_examples else replace(variant, train_examples=size)
+
+
+def size_label(size: int | None) -> str:
+    return "n = all" if size is None else f"n = {size}"
+
+
 def learning_curve_table(run: RunResults, label: str, student: str) -> Table | None:
     """Table 1's student rows of one run at each training-set size it trained students on (its
     ``sweeps.train_examples``), smallest first; ``None`` when the run swept no size or this student has
     no finished setting in it."""
     if not run.config.sweeps.train_examples:
         return None
-    main = run.config.students.train_examples
-    sizes = sorted(run.config.student_train_sizes(), key=lambda size: (size is None, size or 0))
-
-    def at_size(variant: StudentVariant, size: int | None) -> StudentVariant:
-        return variant if size == main else replace(variant, train_examples=size)
-
+    sizes = curve_sizes(run)
     rows = []
     for row_label, variant in main_variants(run).items():
-        cells = tuple(selected_cell(run, student, at_size(variant, size)) for size in sizes)
+        cells = tuple(selected_cell(run, student, at_train_size(run, variant, size)) for size in sizes)
         if any(cells):
             rows.append(Row(row_label, cells))
     if not rows:
         return None
-    columns = tuple("n = all" if size is None else f"n = {size}" for size in sizes)
+    columns = tuple(size_label(size) for size in sizes)
     return Table(f"Student: {student}, {label}, by training examples", columns, tuple(rows))
