@@ -27,7 +27,6 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,7 @@ from tokendistill.experiment.plan import StudentVariant, student_variants, varia
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report.paired import compare_evaluations
 from tokendistill.report.results import RunResults, load_run
+from tokendistill.report.table import at_train_size, curve_sizes
 
 CONFIG = REPO_ROOT / "configs" / "local" / "synthetic-curve.yaml"
 NAME = "synthetic_curve"
@@ -99,12 +99,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def curve_variants(config: ExperimentConfig) -> list[StudentVariant]:
     """The settings the run repeats at every training-set size: each mode at the main k and alpha."""
-    return [v for v in student_variants(config) if v.train_examples is None and v.alpha is None]
-
-
-def at_size(config: ExperimentConfig, variant: StudentVariant, size: int | None) -> StudentVariant:
-    """``variant`` as trained on ``size`` examples (the main size has no size of its own in its key)."""
-    return variant if size == config.students.train_examples else replace(variant, train_examples=size)
+    main_k = (None, config.attribution.k)
+    return [
+        v for v in student_variants(config) if v.train_examples is None and v.alpha is None and v.k in main_k
+    ]
 
 
 def paired_summary(run: RunResults, student: str, a: StudentVariant, b: StudentVariant) -> dict[str, Any]:
@@ -130,19 +128,17 @@ def summarise(run: RunResults, student: str) -> dict[str, Any]:
     """Accuracy and paired differences per training-set size, the k sweep, and the teacher's evidence."""
     config = run.config
     variants = curve_variants(config)
-    main_k = [v for v in variants if v.k in (None, config.attribution.k)]
-    sizes = sorted(config.student_train_sizes(), key=lambda size: (size is None, size or 0))
     accuracy, paired = {}, {}
-    for size in sizes:
+    for size in curve_sizes(run):
         label = "all" if size is None else str(size)
         accuracy[label] = {
-            v.slug: seed_summary(run.evaluations(student, at_size(config, v, size))) for v in main_k
+            v.slug: seed_summary(run.evaluations(student, at_train_size(run, v, size))) for v in variants
         }
         paired[label] = {
             f"{a.slug} - {b.slug}": paired_summary(
-                run, student, at_size(config, a, size), at_size(config, b, size)
+                run, student, at_train_size(run, a, size), at_train_size(run, b, size)
             )
-            for a, b in comparisons(main_k)
+            for a, b in comparisons(variants)
         }
     k_sweep: dict[str, dict[str, Any]] = {}
     k_paired: dict[str, dict[str, Any]] = {}
@@ -379,6 +375,12 @@ def plot(report: Mapping[str, Any], output_dir: Path, name: str) -> list[str]:
     return names
 
 
+def repo_relative(path: Path) -> Path:
+    """``path`` from the repository root when it lies inside it: no machine's folders in a results file."""
+    path = path.resolve()
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = [*SMOKE, *args.overrides] if args.smoke else args.overrides
@@ -392,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (student,) = (model.name for model in run.config.students.models)
     report: dict[str, Any] = {
         "command": " ".join(["python benchmarks/synthetic_curve.py", *args.argv]),
-        "config": str(args.config),
+        "config": str(repo_relative(args.config)),
         "environment": env,
         "wall_seconds": time.perf_counter() - started,
         "stage_seconds": stage_seconds(run.run_dir),

@@ -165,10 +165,11 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
     teacher = Stage(TEACHER, "teacher", {"task": task, "teacher": config.teacher.model_dump(mode="json")})
     stages = [teacher, Stage(TEACHER_EVAL, "evaluate", evaluation, (TEACHER,), {"model_stage": TEACHER})]
 
+    rationale_examples = config.rationale_examples()
     for method, k in config.rationale_settings():
         inputs = {**_attribution_inputs(config, method, k), "split": config.task.train_split}
-        if config.rationale_examples() is not None:  # left out otherwise: older runs keep their fingerprints
-            inputs["examples"] = config.rationale_examples()
+        if rationale_examples is not None:  # left out otherwise: older runs keep their fingerprints
+            inputs["examples"] = rationale_examples
         stages.append(
             Stage(rationale_key(method, k), "rationales", inputs, (TEACHER,), {"method": method, "k": k})
         )
@@ -193,8 +194,9 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
                     inputs["alpha"] = variant_alpha(config, variant)
                 if variant.mode == "random":
                     inputs["k"] = variant.k
-                if variant_train_examples(config, variant) is not None:
-                    inputs["train_examples"] = variant_train_examples(config, variant)
+                train_examples = variant_train_examples(config, variant)
+                if train_examples is not None:
+                    inputs["train_examples"] = train_examples
                 deps = (rationale_key(variant.method, variant.k),) if variant.mode == "rationale" else ()
                 params = {"student": student.name, "variant": variant, "seed": seed}
                 key = student_key(student.name, variant, seed)
