@@ -22,6 +22,9 @@ from tokendistill.experiment.plan import (
     RATIONALE_FILE,
     SAMPLE_FILE,
     STAGE_KINDS,
+    EvaluateParams,
+    RationaleParams,
+    StudentParams,
     StudentVariant,
     build_plan,
 )
@@ -88,26 +91,33 @@ def fake_stages(accuracy_of: Accuracy, validation_of: Accuracy | None = None):
     def stage(ctx: StageContext) -> None:
         ctx.dir.mkdir(parents=True, exist_ok=True)
         task = ExperimentTask(ctx.config.task)
-        kind, params = ctx.stage.kind, ctx.stage.params
+        kind = ctx.stage.kind
         if kind in ("teacher", "student"):
             (ctx.dir / MODEL_DIR).mkdir()
             if kind == "student" and validation_of is not None:
-                validation = validation_of(params["student"], params["variant"], params["seed"])
+                student = ctx.stage.params_as(StudentParams)
+                validation = validation_of(student.student, student.variant, student.seed)
                 write_manifest(ctx.dir / MODEL_DIR, {"prefix": "", "validation_accuracy": validation})
                 last = {"step": 9, "loss": 0.5}
-                if params["variant"].mode != "standard":
+                if student.variant.mode != "standard":
                     last |= {"label_loss": 0.5, "rationale_loss": 2.5}
                 evaluated = {"step": 9, "eval_accuracy": validation}
                 state = {"log_history": [last, evaluated, {"step": 9, "train_loss": 1.0}]}
                 (ctx.dir / MODEL_DIR / "trainer_state.json").write_text(json.dumps(state))
         elif kind == "rationales":
-            rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), params["k"], params["method"])
+            attribution = ctx.stage.params_as(RationaleParams)
+            rationale_file(ctx.dir / RATIONALE_FILE, task.load("train"), attribution.k, attribution.method)
         elif kind == "sample-rationales":
+            attribution = ctx.stage.params_as(RationaleParams)
             examples = task.load("test")[: ctx.config.report.heatmap_examples]
-            rationale_file(ctx.dir / SAMPLE_FILE, examples, params["k"], params["method"])
+            rationale_file(ctx.dir / SAMPLE_FILE, examples, attribution.k, attribution.method)
         elif kind == "evaluate":
-            model = next(s for s in build_plan(ctx.config) if s.key == params["model_stage"]).params
-            accuracy = accuracy_of(model.get("student"), model.get("variant"), model.get("seed"))
+            model_stage = ctx.stage.params_as(EvaluateParams).model_stage
+            model = next(s for s in build_plan(ctx.config) if s.key == model_stage).params
+            if isinstance(model, StudentParams):
+                accuracy = accuracy_of(model.student, model.variant, model.seed)
+            else:
+                accuracy = accuracy_of(None, None, None)
             evaluation(ctx.dir, task.load("test"), accuracy)
         else:
             report_stage(ctx)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tokendistill.attribution.sharding import StaleShardsError
 from tokendistill.cli import EXIT_USER_ERROR, main
 from tokendistill.data.errors import DataError, TaskError, UnknownTaskError
 from tokendistill.errors import TokendistillError
@@ -183,6 +184,7 @@ def test_a_bug_keeps_its_traceback(monkeypatch) -> None:
         RunFolderError(Path("/run/teacher"), "move it away"),
         TaskError("task 'jsonl' has no option 'bogus'"),
         UnknownTaskError("unknown task 'nope'"),
+        StaleShardsError(Path("out.jsonl.shards"), "holds shards of a run with other settings (k: 5 -> 3)"),
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -194,17 +196,17 @@ def test_errors_cross_process_boundaries(error: TokendistillError) -> None:
 
 def test_shards_of_other_settings_are_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
     """The rationale stage refuses shards left by a run with other settings; the user picks --overwrite."""
-    from tokendistill.attribution.sharding import StaleShardsError
     from tokendistill.commands import rationales
 
     def stale(*args, **kwargs):
-        raise StaleShardsError(
-            "out.jsonl.shards: made with other settings (k: 5 -> 3); rerun with --overwrite"
-        )
+        problem = "holds shards of a run with other settings (k: 5 -> 3)"
+        raise StaleShardsError(Path("out.jsonl.shards"), problem)
 
     monkeypatch.setattr(rationales, "generate_rationales", stale)
     assert main(command_line("rationales", ["--task", "synthetic-nli"], tmp_path)) == EXIT_USER_ERROR
-    assert one_line_error(capsys).endswith("(k: 5 -> 3); rerun with --overwrite")
+    assert one_line_error(capsys).endswith(
+        "(k: 5 -> 3); rerun with the same settings to resume, or start over with overwrite=True (--overwrite)"
+    )
 
 
 @pytest.mark.parametrize(

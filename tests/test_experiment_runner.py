@@ -329,3 +329,46 @@ def test_only_on_the_command_line_limits_status_and_names_a_bad_pattern(tmp_path
     assert [line.split()[-1] for line in capsys.readouterr().out.splitlines()] == ["teacher", "eval/teacher"]
     assert main(["run", str(path), "--only", "nothing/*", "--status"]) == 2
     assert "--only 'nothing/*' matches no stage" in capsys.readouterr().err
+
+
+def test_stale_rationale_shards_under_the_runner_say_how_to_resume_or_start_over(tmp_path):
+    """A rationale stage whose fingerprint matched but whose shards were made with other versions: the
+    runner has no --overwrite, so the one-line error names the stage folder to delete instead."""
+    from tokendistill.attribution.sharding import shards_dir_for
+    from tokendistill.errors import TokendistillError
+    from tokendistill.experiment.plan import RATIONALE_FILE
+    from tokendistill.experiment.stages import rationales_stage
+
+    config = make_config(tmp_path)
+    (stage,) = (stage for stage in build_plan(config) if stage.key == "rationales/saliency-k5")
+    ctx = StageContext(config, stage, config.output_dir)
+    shards = shards_dir_for(ctx.dir / RATIONALE_FILE)
+    shards.mkdir(parents=True)
+    (shards / "manifest.json").write_text(json.dumps({"stage_format": 1}))
+    (shards / "shard-000000.jsonl").write_text("")
+    with pytest.raises(TokendistillError) as caught:
+        rationales_stage(ctx)
+    message = str(caught.value)
+    assert "stage_format: 1 -> " in message
+    assert message.endswith(f"to start the stage over, delete {ctx.dir} and run again")
+    assert (shards / "shard-000000.jsonl").exists()  # nothing was deleted for the user
+
+
+def test_every_stage_holds_the_parameters_its_kind_reads(tmp_path):
+    from tokendistill.experiment.plan import EvaluateParams, RationaleParams, StudentParams
+
+    expected = {"rationales": RationaleParams, "sample-rationales": RationaleParams, "student": StudentParams}
+    plan = build_plan(make_config(tmp_path))
+    by_key = {stage.key: stage for stage in plan}
+    for stage in plan:
+        if stage.kind == "evaluate":
+            evaluated = stage.params_as(EvaluateParams).model_stage
+            assert stage.deps == (evaluated,) and by_key[evaluated].kind in ("teacher", "student")
+        elif stage.kind in expected:
+            stage.params_as(expected[stage.kind])
+        else:
+            assert stage.params is None, stage.key
+    student = by_key["students/s/random-k5/seed1"].params_as(StudentParams)
+    assert (student.student, student.variant.mode, student.variant.k, student.seed) == ("s", "random", 5, 1)
+    with pytest.raises(TypeError, match="not StudentParams"):
+        by_key["rationales/saliency-k5"].params_as(StudentParams)

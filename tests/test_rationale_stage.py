@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,37 @@ def test_crash_between_write_and_rename_then_resume_gives_identical_bytes(
     assert computed == [5, 4]  # shard 0 was reused; shards 1 and 2 computed
     assert output.read_bytes() == reference.read_bytes()
     assert not shards.exists()
+
+
+def test_a_run_folder_moved_whole_mid_run_resumes(
+    teacher: Path, reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runner's layout (teacher and rationales in one run folder): moving the folder while a rationale
+    job is interrupted must not turn its finished shards stale."""
+    run = tmp_path / "run"
+    shutil.copytree(teacher, run / "teacher")
+    output = run / "rationales" / "train.jsonl"
+    with monkeypatch.context() as patch:
+        crash_on_rename_of("shard-000001.jsonl", patch)
+        with pytest.raises(KeyboardInterrupt):
+            generate_rationales(run / "teacher", TASK, "train", output, show_progress=False, **RUN)
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    shutil.move(run, moved)  # a rename keeps the files' sizes and mtimes, as `mv` does
+
+    computed = count_computed(monkeypatch)
+    moved_output = moved / "rationales" / "train.jsonl"
+    generate_rationales(moved / "teacher", TASK, "train", moved_output, show_progress=False, **RUN)
+    assert computed == [5, 4]  # shard 0 was reused
+    assert moved_output.read_bytes() == reference.read_bytes()
+    # Another folder of the same name and files, elsewhere, is another teacher.
+    with monkeypatch.context() as patch:
+        crash_on_rename_of("shard-000001.jsonl", patch)
+        with pytest.raises(KeyboardInterrupt):
+            generate_rationales(moved / "teacher", TASK, "train", output, show_progress=False, **RUN)
+    other = shutil.copytree(teacher, tmp_path / "other" / "teacher")
+    with pytest.raises(StaleShardsError, match=r"model: "):
+        generate_rationales(other, TASK, "train", output, show_progress=False, **RUN)
 
 
 def test_changed_settings_refuse_old_shards_until_overwrite(

@@ -22,13 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from tokendistill.data.errors import DataError
+from tokendistill.errors import TokendistillError
 from tokendistill.files import TEMPORARY_SUFFIX, atomic_writer, write_atomically
 
 MANIFEST_NAME = "manifest.json"
 
 
-class StaleShardsError(RuntimeError):
-    """The shard folder holds shards made with other settings than the current run's."""
+class StaleShardsError(TokendistillError):
+    """The shard folder holds shards made with other settings than the current run's.
+
+    ``problem`` says what differs; the message adds the remedy of a caller that can start over
+    (``overwrite``), which a caller with another remedy replaces.
+    """
+
+    def __init__(self, shards_dir: Path, problem: str) -> None:
+        super().__init__(
+            f"{shards_dir} {problem}; rerun with the same settings to resume, "
+            "or start over with overwrite=True (--overwrite)"
+        )
+        self.shards_dir = shards_dir
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -93,18 +106,13 @@ def check_manifest(shards_dir: Path, settings: Mapping[str, Any]) -> None:
     recorded = read_manifest(shards_dir)
     if recorded is None:
         if shards_dir.is_dir() and any(shards_dir.glob("shard-*.jsonl")):
-            raise StaleShardsError(
-                f"{shards_dir} holds shards but no {MANIFEST_NAME}, so their settings are unknown; "
-                "delete the folder or start over with overwrite=True (--overwrite)"
-            )
+            problem = f"holds shards but no {MANIFEST_NAME}, so their settings are unknown"
+            raise StaleShardsError(shards_dir, problem)
         return
     wanted = json.loads(json.dumps(settings))
     if recorded != wanted:
         changes = _describe_changes(recorded, wanted)
-        raise StaleShardsError(
-            f"{shards_dir} holds shards of a run with other settings ({changes}); "
-            "rerun with the same settings to resume, or start over with overwrite=True (--overwrite)"
-        )
+        raise StaleShardsError(shards_dir, f"holds shards of a run with other settings ({changes})")
 
 
 def remove_shards_dir(shards_dir: Path) -> None:

@@ -63,8 +63,9 @@ logger = logging.getLogger(__name__)
 TargetChoice = Literal["prediction", "gold"]
 TARGET_CHOICES: tuple[str, ...] = ("prediction", "gold")
 # Bump when a change to this stage changes the bytes it writes, so old shards are not mixed with new ones.
-# 2: records carry ``example_sha256`` (issue 11).
-STAGE_FORMAT_VERSION = 2
+# 2: records carry ``example_sha256`` (issue 11). 3: the settings name a local teacher folder by its path from
+# the output's folder (``model_reference``), no longer as given.
+STAGE_FORMAT_VERSION = 3
 
 
 def _check_choice(name: str, value: str, choices: Collection[str]) -> None:
@@ -191,6 +192,14 @@ def model_fingerprint(model_name_or_path: str | Path) -> list[list[Any]] | None:
     return [[str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns] for path in files]
 
 
+def model_reference(model_name_or_path: str | Path, output_folder: Path) -> str:
+    """How the settings name the teacher: a Hub name as given, a local folder by its path from the folder of
+    the output, so that a run folder holding both, moved or copied whole mid-run, still resumes its shards."""
+    if not Path(model_name_or_path).is_dir():
+        return str(model_name_or_path)
+    return os.path.relpath(os.path.abspath(model_name_or_path), os.path.abspath(output_folder))
+
+
 def examples_fingerprint(examples: Sequence[Example]) -> str:
     """A digest of the examples' ids, sources, template spans and targets, in order."""
     digest = hashlib.sha256()
@@ -202,6 +211,7 @@ def examples_fingerprint(examples: Sequence[Example]) -> str:
 
 def run_settings(
     model_name_or_path: str | Path,
+    output_path: Path,
     task_name: str,
     split: str,
     examples: Sequence[Example],
@@ -215,7 +225,7 @@ def run_settings(
     """
     settings = {
         "stage_format": STAGE_FORMAT_VERSION,
-        "model": str(model_name_or_path),
+        "model": model_reference(model_name_or_path, output_path.parent),
         "model_files": model_fingerprint(model_name_or_path),
         "task": task_name,
         "split": split,
@@ -299,6 +309,7 @@ def generate_rationales(
     method_options = {**result_option_defaults(method), **method_options}
     settings = run_settings(
         model_name_or_path,
+        output_path,
         task if isinstance(task, str) else task.name,
         split,
         examples,

@@ -10,7 +10,6 @@ from typing import Any
 
 from tokendistill.attribution.methods import METHODS
 from tokendistill.attribution.options import METHOD_OPTIONS
-from tokendistill.attribution.sharding import StaleShardsError
 from tokendistill.attribution.stage import DTYPES, TARGET_CHOICES, distributed_state, generate_rationales
 from tokendistill.errors import TokendistillError
 from tokendistill.settings import PositiveInt, add_setting_arguments, declared_settings, flag_type
@@ -141,8 +140,6 @@ def run(args: argparse.Namespace) -> int:
             chat_template=args.chat_template,
             **method_options_from_args(args),
         )
-    except StaleShardsError as error:  # shards of a run with other settings: the user chooses --overwrite
-        raise TokendistillError(str(error)) from error
     finally:
         stage_logger.removeHandler(handler)
     if distributed_state().is_main_process:

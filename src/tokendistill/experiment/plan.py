@@ -10,9 +10,9 @@ evaluation batch sizes) are left out on purpose.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.errors import TokendistillError
@@ -28,17 +28,6 @@ STAGE_KINDS: tuple[StageKind, ...] = (
     "evaluate",
     "report",
 )
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One unit of work. ``key`` names it and is its folder inside the run folder."""
-
-    key: str
-    kind: StageKind
-    inputs: Mapping[str, Any]
-    deps: tuple[str, ...] = ()
-    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +60,52 @@ class StudentVariant:
     def at_main_alpha(self) -> StudentVariant:
         """The same setting at the config's main alpha (how the report groups an alpha sweep)."""
         return replace(self, alpha=None)
+
+
+@dataclass(frozen=True)
+class RationaleParams:
+    """What a rationale stage (training set or test sample) attributes with."""
+
+    method: Method
+    k: int
+
+
+@dataclass(frozen=True)
+class StudentParams:
+    """Which student model of the config a student stage trains, in which setting, with which seed."""
+
+    student: str
+    variant: StudentVariant
+    seed: int
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The stage whose model an evaluation stage scores."""
+
+    model_stage: str
+
+
+StageParams = RationaleParams | StudentParams | EvaluateParams | None
+ParamsKind = TypeVar("ParamsKind", RationaleParams, StudentParams, EvaluateParams)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One unit of work. ``key`` names it and is its folder inside the run folder; ``params`` tell its
+    implementation what to do (they are fixed by ``inputs``, so they stay out of the fingerprint)."""
+
+    key: str
+    kind: StageKind
+    inputs: Mapping[str, Any]
+    deps: tuple[str, ...] = ()
+    params: StageParams = None
+
+    def params_as(self, kind: type[ParamsKind]) -> ParamsKind:
+        """``params``, which a stage of this kind must hold as ``kind``."""
+        if not isinstance(self.params, kind):
+            raise TypeError(f"stage {self.key!r} holds {self.params!r}, not {kind.__name__}")
+        return self.params
 
 
 TEACHER = "teacher"
@@ -163,7 +198,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
     task = config.task.model_dump(mode="json")
     evaluation = {"split": config.task.test_split, "bootstrap_samples": config.evaluation.bootstrap_samples}
     teacher = Stage(TEACHER, "teacher", {"task": task, "teacher": config.teacher.model_dump(mode="json")})
-    stages = [teacher, Stage(TEACHER_EVAL, "evaluate", evaluation, (TEACHER,), {"model_stage": TEACHER})]
+    stages = [teacher, Stage(TEACHER_EVAL, "evaluate", evaluation, (TEACHER,), EvaluateParams(TEACHER))]
 
     rationale_examples = config.rationale_examples()
     for method, k in config.rationale_settings():
@@ -171,7 +206,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
         if rationale_examples is not None:  # left out otherwise: older runs keep their fingerprints
             inputs["examples"] = rationale_examples
         stages.append(
-            Stage(rationale_key(method, k), "rationales", inputs, (TEACHER,), {"method": method, "k": k})
+            Stage(rationale_key(method, k), "rationales", inputs, (TEACHER,), RationaleParams(method, k))
         )
     if config.report.heatmap_examples:
         main = (config.attribution.method, config.attribution.k)
@@ -180,7 +215,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
             "split": config.task.test_split,
             "examples": config.report.heatmap_examples,
         }
-        params = {"method": main[0], "k": main[1]}
+        params = RationaleParams(*main)
         stages.append(Stage(SAMPLE_RATIONALES, "sample-rationales", inputs, (TEACHER,), params))
 
     training = config.students.training.model_dump(mode="json")
@@ -198,7 +233,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
                 if train_examples is not None:
                     inputs["train_examples"] = train_examples
                 deps = (rationale_key(variant.method, variant.k),) if variant.mode == "rationale" else ()
-                params = {"student": student.name, "variant": variant, "seed": seed}
+                params = StudentParams(student.name, variant, seed)
                 key = student_key(student.name, variant, seed)
                 stages.append(Stage(key, "student", inputs, deps, params))
                 stages.append(
@@ -207,7 +242,7 @@ def build_plan(config: ExperimentConfig) -> list[Stage]:
                         "evaluate",
                         evaluation,
                         (key,),
-                        {"model_stage": key},
+                        EvaluateParams(key),
                     )
                 )
 

@@ -15,15 +15,19 @@ from pathlib import Path
 
 import torch
 
+from tokendistill.attribution.sharding import MANIFEST_NAME, StaleShardsError
 from tokendistill.attribution.stage import generate_rationales
+from tokendistill.errors import TokendistillError
 from tokendistill.experiment.config import ExperimentConfig, LoraConfig, ModelConfig, TrainingConfig
 from tokendistill.experiment.plan import (
     MODEL_DIR,
     RATIONALE_FILE,
     SAMPLE_FILE,
     TEACHER,
+    EvaluateParams,
+    RationaleParams,
     StageKind,
-    StudentVariant,
+    StudentParams,
     method_settings,
     rationale_key,
     variant_alpha,
@@ -116,22 +120,32 @@ def teacher_stage(ctx: StageContext) -> None:
 
 def _rationales(ctx: StageContext, split: str, output: str, limit: int | None) -> None:
     attribution = ctx.config.attribution
-    method, k = ctx.stage.params["method"], ctx.stage.params["k"]
+    params = ctx.stage.params_as(RationaleParams)
+    method, k = params.method, params.k
     options = method_settings(attribution, method)
-    generate_rationales(
-        ctx.output_of(TEACHER) / MODEL_DIR,
-        ExperimentTask(ctx.config.task),
-        split,
-        ctx.dir / output,
-        method=method,
-        k=k,
-        batch_size=attribution.batch_size,
-        target=attribution.target,
-        dtype=attribution.dtype,
-        limit=limit,
-        chat_template=ctx.config.teacher.chat_template,
-        **options,
-    )
+    try:
+        generate_rationales(
+            ctx.output_of(TEACHER) / MODEL_DIR,
+            ExperimentTask(ctx.config.task),
+            split,
+            ctx.dir / output,
+            method=method,
+            k=k,
+            batch_size=attribution.batch_size,
+            target=attribution.target,
+            dtype=attribution.dtype,
+            limit=limit,
+            chat_template=ctx.config.teacher.chat_template,
+            **options,
+        )
+    except StaleShardsError as error:
+        # The stage's config is unchanged (its fingerprint matched), so what changed is the machine or the
+        # installed versions; the runner has no --overwrite, and the user may prefer to resume.
+        raise TokendistillError(
+            f"{error.shards_dir} {error.problem}: this stage was started with other library versions, device "
+            f"or teacher files (its {MANIFEST_NAME} lists them); to resume, run again with those; "
+            f"to start the stage over, delete {ctx.dir} and run again"
+        ) from error
 
 
 def rationales_stage(ctx: StageContext) -> None:
@@ -148,9 +162,9 @@ def palm_training_rationales(config: ExperimentConfig) -> dict[str, str]:
 
 
 def student_stage(ctx: StageContext) -> None:
-    config, params = ctx.config, ctx.stage.params
-    variant: StudentVariant = params["variant"]
-    spec = next(model for model in config.students.models if model.name == params["student"])
+    config, params = ctx.config, ctx.stage.params_as(StudentParams)
+    variant = params.variant
+    spec = next(model for model in config.students.models if model.name == params.student)
     task = ExperimentTask(config.task, variant_train_examples(config, variant))
     extra: dict[str, object] = {}
     if variant.mode == "rationale":
@@ -160,12 +174,12 @@ def student_stage(ctx: StageContext) -> None:
     elif variant.mode == "dss":
         extra["rationales"] = palm_training_rationales(config)
     train_student(
-        initial_model(spec, task, ctx.dir / "init", params["seed"]),
+        initial_model(spec, task, ctx.dir / "init", params.seed),
         task,
         ctx.dir / MODEL_DIR,
         mode=variant.mode,
         alpha=variant_alpha(config, variant),
-        config=train_config(config.students.training, params["seed"], spec),
+        config=train_config(config.students.training, params.seed, spec),
         resume=True,
         chat_template=spec.chat_template,
         **extra,
@@ -175,7 +189,7 @@ def student_stage(ctx: StageContext) -> None:
 def evaluate_stage(ctx: StageContext) -> None:
     """The prompt (prefix, chat template) is the one the model's folder records it was trained with."""
     config = ctx.config
-    model_stage = ctx.stage.params["model_stage"]
+    model_stage = ctx.stage.params_as(EvaluateParams).model_stage
     training = config.teacher.training if model_stage == TEACHER else config.students.training
     evaluate_model(
         ctx.output_of(model_stage) / MODEL_DIR,

@@ -18,6 +18,9 @@ from tokendistill.experiment.plan import (
     SAMPLE_FILE,
     SAMPLE_RATIONALES,
     TEACHER_EVAL,
+    EvaluateParams,
+    RationaleParams,
+    StudentParams,
     StudentVariant,
     build_plan,
 )
@@ -153,13 +156,14 @@ def load_run(run_dir: str | Path) -> RunResults:
         if stage.key == TEACHER_EVAL:
             results.teacher = read_evaluation(folder)
         elif stage.kind == "evaluate":
-            model_stage = stage.params["model_stage"]
-            params = by_key[model_stage].params
-            results.students.setdefault((params["student"], params["variant"]), {})[params["seed"]] = (
+            model_stage = stage.params_as(EvaluateParams).model_stage
+            student = by_key[model_stage].params_as(StudentParams)
+            results.students.setdefault((student.student, student.variant), {})[student.seed] = (
                 read_evaluation(folder, run_dir / model_stage / MODEL_DIR)
             )
         elif stage.kind == "rationales":
-            results.rationale_files[stage.params["method"], stage.params["k"]] = folder / RATIONALE_FILE
+            attribution = stage.params_as(RationaleParams)
+            results.rationale_files[attribution.method, attribution.k] = folder / RATIONALE_FILE
         elif stage.key == SAMPLE_RATIONALES:
             results.sample_file = folder / SAMPLE_FILE
     return results
