@@ -27,6 +27,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,12 @@ from benchlib import (
     write_outputs,
 )
 from tokendistill.experiment.config import ExperimentConfig, TrainingConfig
-from tokendistill.experiment.plan import StudentVariant, student_variants, variant_train_examples
+from tokendistill.experiment.plan import (
+    StudentVariant,
+    student_variants,
+    variant_alpha,
+    variant_train_examples,
+)
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report.paired import compare_evaluations
 from tokendistill.report.results import RunResults, load_run
@@ -161,6 +167,7 @@ def summarise(run: RunResults, student: str) -> dict[str, Any]:
                         run, student, rationale, StudentVariant("random", None, k)
                     ),
                 }
+    alpha_sweep, alpha_paired = alpha_summary(run, student) if config.sweeps.alpha else ({}, {})
     train = ExperimentTask(config.task, config.rationale_examples()).load("train")
     evidence = {
         method: {str(k): row for k, row in evidence_at_k(path, train, EVIDENCE_K).items()}
@@ -172,8 +179,53 @@ def summarise(run: RunResults, student: str) -> dict[str, Any]:
         "paired": paired,
         "k_sweep": k_sweep,
         "k_paired": k_paired,
+        "alpha_sweep": alpha_sweep,
+        "alpha_paired": alpha_paired,
         "teacher_evidence": evidence,
     }
+
+
+def alpha_summary(run: RunResults, student: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two-task students at each alpha (main k and method, main training-set size): validation and test
+    accuracy, and each alpha's rationale students against standard students and against random words of
+    the same alpha; ``chosen`` is the alpha that the report picks on validation, as the study would."""
+    config = run.config
+    alphas = sorted({config.students.alpha, *config.sweeps.alpha})
+    main = {
+        "rationale": StudentVariant("rationale", config.attribution.method, config.attribution.k),
+        "random": StudentVariant("random", None, config.attribution.k),
+    }
+
+    def at(variant: StudentVariant, alpha: float) -> StudentVariant:
+        return replace(variant, alpha=None if alpha == config.students.alpha else alpha)
+
+    sweep: dict[str, Any] = {}
+    for mode, variant in main.items():
+        if mode not in config.students.modes:
+            continue
+        rows = {}
+        for alpha in alphas:
+            evaluations = run.evaluations(student, at(variant, alpha))
+            validation = [evaluation.validation_accuracy for evaluation in evaluations]
+            rows[f"{alpha:g}"] = {
+                **seed_summary(evaluations),
+                "validation": sum(validation) / len(validation) if None not in validation else None,
+            }
+        chosen = run.selected_variant(student, variant)
+        sweep[mode] = {"by_alpha": rows, "chosen": f"{variant_alpha(config, chosen):g}"}
+    paired: dict[str, Any] = {}
+    if "rationale" in sweep:
+        standard = StudentVariant("standard")
+        for alpha in alphas:
+            rationale = at(main["rationale"], alpha)
+            pairs = {}
+            if "standard" in config.students.modes:
+                pairs["rationale - standard"] = paired_summary(run, student, rationale, standard)
+            if "random" in sweep:
+                random_words = at(main["random"], alpha)
+                pairs["rationale - random"] = paired_summary(run, student, rationale, random_words)
+            paired[f"{alpha:g}"] = pairs
+    return sweep, paired
 
 
 def runs_table(run: RunResults) -> list[dict[str, Any]]:
@@ -185,6 +237,7 @@ def runs_table(run: RunResults) -> list[dict[str, Any]]:
             "mode": variant.mode,
             "method": variant.method,
             "k": variant.k,
+            "alpha": None if variant.mode == "standard" else variant_alpha(run.config, variant),
             "train_examples": variant_train_examples(run.config, variant),
             "seed": seed,
             "test_accuracy": evaluation.accuracy,
@@ -309,8 +362,50 @@ def markdown(report: Mapping[str, Any]) -> str:
                 for p in pairs.values()
             ]
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += alpha_markdown(summary, s)
     lines += ["", f"Plots: `{report['plots'][0]}`, `{report['plots'][1]}`.", ""]
     return "\n".join(lines)
+
+
+def alpha_markdown(summary: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:
+    """The alpha sweep's tables (none when the run did not sweep alpha)."""
+    if not summary["alpha_sweep"]:
+        return []
+    n = settings["main_train_size"]
+    lines = [
+        "",
+        f"## Two-task students against alpha (the label loss's weight), n = {n}, seeds {settings['seeds']}",
+        "",
+        "Validation: mean over seeds of the kept checkpoint's validation accuracy (%), by which the report "
+        "chooses alpha; test: mean [95% t-interval over seeds].",
+        "",
+        "| mode | alpha | validation | test | chosen on validation |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for mode, sweep in summary["alpha_sweep"].items():
+        for alpha, row in sweep["by_alpha"].items():
+            validation = "n/a" if row["validation"] is None else f"{100 * row['validation']:.1f}"
+            chosen = "yes" if alpha == sweep["chosen"] else ""
+            lines.append(f"| {mode} | {alpha} | {validation} | {summary_text(row)} | {chosen} |")
+    lines += [
+        "",
+        f"## Rationale students against alpha, paired (points), n = {n}",
+        "",
+        "Against standard students (no alpha) and against random-word students of the same alpha: "
+        "difference [interval over seeds] [interval over test examples], seeds A > B, verdict.",
+        "",
+        "| alpha | " + " | ".join(next(iter(summary["alpha_paired"].values()))) + " |",
+        "|---:|" + "---|" * len(next(iter(summary["alpha_paired"].values()))),
+    ]
+    for alpha, pairs in summary["alpha_paired"].items():
+        cells = [
+            f"{signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} "
+            f"[{signed_text(p['test_low'])}, {signed_text(p['test_high'])}] "
+            f"{p['a_better_seeds']}/{p['seeds']}, {p['verdict']}"
+            for p in pairs.values()
+        ]
+        lines.append(f"| {alpha} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _error_bars(cells: Sequence[Mapping[str, Any]]) -> list[list[float]]:

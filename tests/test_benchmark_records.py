@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from report_helpers import esnli_task, make_run
+from report_helpers import alpha_sweep_accuracy, alpha_sweep_validation, esnli_task, make_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from benchlib import stage_seconds
 from esnli_pretrained import markdown, study_record
 from replicate_local import task_summary as replicate_summary
-from synthetic_curve import runs_table, summarise
+from synthetic_curve import alpha_markdown, runs_table, summarise
 from tokendistill.experiment.plan import build_plan
 from tokendistill.experiment.runner import MARKER
 from tokendistill.report.results import load_run
@@ -114,6 +114,44 @@ def test_synthetic_curve_reads_each_training_set_size_and_pairs_settings_within_
     results = json.loads((config.output_dir / "report/results.json").read_text())
     (reported,) = results["runs"]
     assert {row["train_examples"] for row in reported["students"]} == {20, 40, 60}
+
+
+def test_synthetic_curve_reads_the_alpha_sweep_and_the_alpha_chosen_on_validation(tmp_path):
+    """report_helpers.alpha_sweep_*: rationale students score 0.1 above standard ones at alpha 0.5 and the
+    same at 0.9, which validation prefers; random words score 0.05 below standard at 0.5, 0.075 at 0.9."""
+
+    def accuracy(student, variant, seed):
+        lower = 0.025 if variant is not None and (variant.mode, variant.alpha) == ("random", 0.9) else 0.0
+        return alpha_sweep_accuracy(student, variant, seed) - lower
+
+    config = make_run(
+        tmp_path,
+        accuracy_of=accuracy,
+        validation_of=alpha_sweep_validation,
+        sweeps={"alpha": [0.9]},
+        report={"heatmap_examples": 0},
+    )
+    run = load_run(config.output_dir)
+    summary = summarise(run, "tiny-t5")
+    rationale, random_words = summary["alpha_sweep"]["rationale"], summary["alpha_sweep"]["random"]
+    assert list(rationale["by_alpha"]) == ["0.5", "0.9"]
+    assert rationale["by_alpha"]["0.5"]["mean"] == pytest.approx(0.725)
+    assert rationale["by_alpha"]["0.9"]["mean"] == pytest.approx(0.625)
+    assert rationale["by_alpha"]["0.9"]["validation"] == pytest.approx(0.8)
+    assert (rationale["chosen"], random_words["chosen"]) == ("0.9", "0.5")
+    assert random_words["by_alpha"]["0.9"]["mean"] == pytest.approx(0.55)
+    at_05, at_09 = summary["alpha_paired"]["0.5"], summary["alpha_paired"]["0.9"]
+    assert at_05["rationale - standard"]["mean"] == pytest.approx(0.1)
+    assert at_09["rationale - standard"]["mean"] == pytest.approx(0.0)
+    assert at_09["rationale - random"]["mean"] == pytest.approx(0.075)  # against random words at 0.9
+    # The curve's own tables stay at the main alpha.
+    assert summary["accuracy"]["all"]["rationale-saliency-k5"]["mean"] == pytest.approx(0.725)
+    alphas = {(row["mode"], row["alpha"]) for row in runs_table(run)}
+    two_task = {(mode, alpha) for mode in ("rationale", "random") for alpha in (0.5, 0.9)}
+    assert alphas == {("standard", None)} | two_task
+    text = "\n".join(alpha_markdown(summary, {"main_train_size": None, "seeds": [0, 1, 2]}))
+    assert "| rationale | 0.9 | 80.0 | 62.5 [" in text and text.count("| yes |") == 2
+    assert "| 0.9 | +0.0 [+0.0, +0.0] [+0.0, +0.0] 0/3, " in text
 
 
 def test_replicate_local_reads_each_mode_its_pairs_and_the_teachers_lead(tmp_path):
