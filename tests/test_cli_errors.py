@@ -7,6 +7,7 @@ asks for it. The data is read before any model is loaded, so these tests name a 
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import shutil
 import zlib
@@ -218,6 +219,30 @@ def test_shards_of_other_settings_are_one_line(tmp_path: Path, capsys, monkeypat
          "argument --alpha: must be at most 1, got '2'"),
         (["train-student", "--model", "m", "--task", "synthetic-nli", "--output", "s", "--k", "-1"],
          "argument --k: must be at least 1, got '-1'"),
+        # Each of these was a ValueError or RuntimeError traceback (numpy's seeding, generation, the
+        # bootstrap, torch's threads, the tokenizer trainer), or, for --max-examples -1, a silently
+        # dropped last example.
+        (["train-teacher", "--model", "m", "--task", "synthetic-nli", "--output", "t", "--seed", "-1"],
+         "argument --seed: must be at least 0, got '-1'"),
+        (["evaluate", "--model", "m", "--task", "synthetic-nli", "--output", "e", "--max-examples", "-1"],
+         "argument --max-examples: must be at least 1, got '-1'"),
+        (["evaluate", "--model", "m", "--task", "synthetic-nli", "--output", "e", "--batch-size", "0"],
+         "argument --batch-size: must be at least 1, got '0'"),
+        (["evaluate", "--model", "m", "--task", "synthetic-nli", "--output", "e", "--bootstrap-samples", "0"],
+         "argument --bootstrap-samples: must be at least 1, got '0'"),
+        (["evaluate", "--model", "m", "--task", "synthetic-nli", "--output", "e", "--max-new-tokens", "0"],
+         "argument --max-new-tokens: must be at least 1, got '0'"),
+        (["rationales", "--model", "m", "--task", "synthetic-nli", "--output", "r", "--batch-size", "0"],
+         "argument --batch-size: must be at least 1, got '0'"),
+        (["rationales", "--model", "m", "--task", "synthetic-nli", "--output", "r", "--shard-size", "0"],
+         "argument --shard-size: must be at least 1, got '0'"),
+        (["rationales", "--model", "m", "--task", "synthetic-nli", "--output", "r", "--limit", "-1"],
+         "argument --limit: must be at least 0, got '-1'"),
+        (["run", "config.yaml", "--jobs", "0"], "argument --jobs: must be at least 1, got '0'"),
+        (["demo", "--threads", "0"], "argument --threads: must be at least 1, got '0'"),
+        (["build-tiny", "--task", "synthetic-nli", "--output", "m", "--vocab-size", "-5"],
+         "argument --vocab-size: must be at least 100, got '-5'"),
+        (["tasks", "-n", "-1"], "argument -n: must be at least 0, got '-1'"),
     ],
 )  # fmt: skip
 def test_an_option_value_out_of_range_is_a_usage_error_naming_it(argv, problem, capsys) -> None:
@@ -227,3 +252,49 @@ def test_an_option_value_out_of_range_is_a_usage_error_naming_it(argv, problem, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert problem in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "problem"),
+    [
+        ("rationale", [], "--mode rationale needs --rationales FILE"),
+        ("standard", ["--rationales", "r.jsonl"], "--rationales is read only in --mode rationale"),
+        ("random", ["--rationales", "r.jsonl"], "--rationales is read only in --mode rationale"),
+        ("dss", [], "--mode dss reads DSS's PaLM rationales from a data folder: give --data-dir"),
+    ],
+)
+def test_a_student_mode_without_its_rationales_is_one_line(
+    tmp_path: Path, mode, extra, problem, capsys
+) -> None:
+    """Named by the flags, not a ValueError traceback naming train_student's parameters."""
+    task = ["--task", "synthetic-nli", "--task-option", "size=20", "--mode", mode, *extra]
+    assert main(command_line("train-student", task, tmp_path)) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("command", "files", "split"),
+    [
+        ("train-teacher", {"train": "empty.jsonl", "validation": "one.jsonl"}, "train"),
+        ("train-student", {"train": "one.jsonl", "validation": "header.csv"}, "validation"),
+        ("evaluate", {"test": "header.csv"}, "test"),
+    ],
+)
+def test_a_split_without_rows_is_one_line(tmp_path: Path, command, files, split, capsys) -> None:
+    """An empty file, or a CSV with a header only, gives no examples: a TaskError, not a ValueError."""
+    (tmp_path / "empty.jsonl").write_text("\n")
+    (tmp_path / "header.csv").write_text("t,y\n")
+    (tmp_path / "one.jsonl").write_text('{"t": "a b", "y": "yes"}\n')
+    paths = {name: str(tmp_path / file) for name, file in files.items()}
+    task = ["--task", "jsonl", "--task-option", "input_fields=t", "--task-option", "target_field=y"]
+    task += ["--task-option", f"files={json.dumps(paths)}"]
+    assert main(command_line(command, task, tmp_path)) == EXIT_USER_ERROR
+    error = one_line_error(capsys)
+    assert error.startswith("task 'jsonl' ") and f"split {split!r}" in error, error
+
+
+def test_a_device_torch_does_not_know_is_one_line(tmp_path: Path, capsys) -> None:
+    """Refused before the model loads, not a RuntimeError traceback from torch."""
+    argv = [*command_line("evaluate", ["--task", "synthetic-nli"], tmp_path), "--device", "gpu"]
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys).startswith("device 'gpu' is not a torch device: ")

@@ -73,6 +73,10 @@ def edit(old: str, new: str) -> str:
         (edit("      tiny: {}", "      tiny: {}\n  alpha: lots"), "students.alpha", 10, "valid number"),
         (edit(TEACHER, "  tiny: {size: huge}"), "teacher.tiny.size", 5, "huge"),
         (MINIMAL + "seeds: [0, zero]\n", "seeds.1", 10, "valid integer"),
+        # numpy's seeding takes 0 .. 2**32 - 1: anything else failed only once the teacher trained
+        (MINIMAL + "seeds: [0, -1]\n", "seeds.1", 10, "greater than or equal to 0"),
+        (MINIMAL + "seeds: [4294967296]\n", "seeds.0", 10, "less than or equal to 4294967295"),
+        (edit(TEACHER, TEACHER + "\n  seed: -3"), "teacher.seed", 6, "greater than or equal to 0"),
         (edit(TASK, TASK + "\n  data_dir: nowhere"), "task.data_dir", 4, "folder not found"),
         (edit(TEACHER, "  model: ./no-such-model"), "teacher.model", 5, "not found"),
         (edit(TASK, "  name: no-such-task"), "task.name", 3, "unknown task"),
@@ -108,6 +112,15 @@ def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(DataError, match="config file not found") as caught:
         load_config(tmp_path / "absent.yaml")
     assert caught.value.path == str(tmp_path / "absent.yaml")
+
+
+def test_a_config_that_is_not_utf8_names_the_line(tmp_path):
+    """A DataError, not a UnicodeDecodeError traceback."""
+    path = tmp_path / "config.yaml"
+    path.write_bytes(MINIMAL.encode() + "# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text") as caught:
+        load_config(path, base_dir=tmp_path)
+    assert (caught.value.path, caught.value.line) == (str(path), 10)
 
 
 def test_invalid_yaml_names_the_line(tmp_path):

@@ -114,6 +114,42 @@ def test_non_utf8_line(tmp_path: Path) -> None:
         list(read_records(path))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_non_utf8_csv_line_is_named_by_its_own_line(tmp_path: Path, suffix: str) -> None:
+    """Not the header's line (text is decoded a block at a time), nor a line before it."""
+    rows = [f"{i},p,h,neutral" for i in range(1, 1501)]
+    lines = ["id,premise,hypothesis,label", *rows[:1200], "x,caf\xe9,h,neutral", *rows[1200:]]
+    data = "".join(line + "\n" for line in lines).encode("latin-1")
+    path = tmp_path / f"data{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    with pytest.raises(DataError) as caught:
+        list(read_records(path))
+    assert (caught.value.line, caught.value.field) == (1202, None)
+    assert caught.value.problem.startswith("not UTF-8 text:")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_csv_line_endings_and_a_byte_order_mark(tmp_path: Path, newline: str) -> None:
+    path = tmp_path / "data.csv"
+    text = newline.join(
+        ["id,premise,hypothesis,label", 'a,"A dog' + newline + 'runs.",h,neutral', "b,p,h,x", ""]
+    )
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert list(read_records(path)) == [
+        (2, {"id": "a", "premise": f"A dog{newline}runs.", "hypothesis": "h", "label": "neutral"}),
+        (4, {"id": "b", "premise": "p", "hypothesis": "h", "label": "x"}),
+    ]
+
+
+def test_jsonl_byte_order_mark_is_not_a_bad_row(tmp_path: Path) -> None:
+    """Accepted, as in CSV; it used to make line 1 malformed JSON (a row lost under skip_bad_rows)."""
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{record()}\n{record(id='b')}\n".encode())
+    task = user_task(path)
+    assert [example.id for example in task.load("train", skip_bad_rows=True)] == ["a", "b"]
+    assert task.last_skipped == 0
+
+
 def test_read_records_yields_line_numbers_and_records(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "data.jsonl.gz", [record(), record(id="b")])
     assert list(read_records(path)) == [(1, GOOD), (2, GOOD | {"id": "b"})]

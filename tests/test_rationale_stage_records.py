@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -108,6 +109,19 @@ def test_bad_json_and_non_object_lines(tmp_path: Path) -> None:
     path.write_text("[1, 2]\n", encoding="utf-8")
     with pytest.raises(DataError, match="expected a JSON object"):
         read_rationale_file(path)
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path) -> None:
+    """A DataError (one line on the command line), not a UnicodeDecodeError traceback."""
+    path = write_rationale_file(tmp_path / "r.jsonl", [make_record("a"), make_record("b")])
+    path.write_bytes(path.read_bytes().replace(b'"b"', b'"\xe9"'))
+    with pytest.raises(DataError, match=r"r\.jsonl:2: not UTF-8 text") as caught:
+        read_rationale_file(path)
+    assert caught.value.field is None
+    gzipped = tmp_path / "r.jsonl.gz"
+    gzipped.write_bytes(gzip.compress(path.read_bytes()))
+    with pytest.raises(DataError, match=r"r\.jsonl\.gz:1: not UTF-8 text \(a gzipped file\?"):
+        read_rationale_file(gzipped)
 
 
 def test_duplicate_id_is_an_error_for_the_student(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ NonNegativeInt = Annotated[int, Ge(0)]
 PositiveFloat = Annotated[float, Gt(0)]
 NonNegativeFloat = Annotated[float, Ge(0)]
 Fraction = Annotated[float, Ge(0), Le(1)]
+# What transformers.set_seed (numpy's seeding) takes; anything else fails only once training starts.
+Seed = Annotated[int, Ge(0), Le(2**32 - 1)]
 
 NONE_WORDS = ("none", "null")  # what a flag of an optional setting takes for None
 

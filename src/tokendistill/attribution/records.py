@@ -153,8 +153,17 @@ def iter_rationale_file(path: str | Path) -> Iterator[tuple[int, RationaleRecord
     Raises ``DataError`` naming the file, line and field of the first bad line.
     """
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
+    with open(path, "rb") as handle:
+        for line_number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                gz = (
+                    " (a gzipped file? rationale files are plain JSON Lines)"
+                    if raw[:2] == b"\x1f\x8b"
+                    else ""
+                )
+                raise DataError(path, line_number, None, f"not UTF-8 text{gz}: {error}") from error
             if not line.strip():
                 continue
             try:

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Annotated
+
+from annotated_types import Ge
 
 from tokendistill.commands.training_options import add_task_arguments, task_from_args
 from tokendistill.models.tiny import ARCHITECTURES, SIZES
+from tokendistill.settings import flag_type
 from tokendistill.training.models import build_tiny_for_task
 
 HELP = (
@@ -24,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--architecture", default="t5", choices=ARCHITECTURES)
     parser.add_argument("--size", default="tiny", choices=sorted(SIZES))
-    parser.add_argument("--vocab-size", type=int, default=2000)
+    # The experiment config's tiny.vocab_size has the same bound; below it the tokenizer trainer fails
+    # (negative) or the model gets a vocabulary of little more than its special tokens.
+    parser.add_argument("--vocab-size", type=flag_type(Annotated[int, Ge(100)]), default=2000)
     parser.add_argument("--seed", type=int, default=0)
 
 

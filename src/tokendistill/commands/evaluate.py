@@ -11,6 +11,7 @@ from tokendistill.commands.training_options import (
     add_task_arguments,
     task_from_args,
 )
+from tokendistill.settings import PositiveInt, flag_type
 from tokendistill.training.evaluation import evaluate_model
 
 HELP = (
@@ -27,14 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, required=True, help="folder for predictions.jsonl and metrics.json"
     )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--max-input-length", type=int, default=1024, help="tokens")
+    # Bounded here, so a bad value is a usage error before the model loads (not a traceback from
+    # generation, or --max-examples -1 silently leaving out the last example).
+    positive = flag_type(PositiveInt)
+    parser.add_argument("--batch-size", type=positive, default=64)
+    parser.add_argument("--max-new-tokens", type=positive, default=64)
+    parser.add_argument("--max-input-length", type=positive, default=1024, help="tokens")
     parser.add_argument(
         "--prefix", default=None, help="input prefix (default: the one the model was trained with)"
     )
-    parser.add_argument("--max-examples", type=int, default=None, help="only the first N examples")
-    parser.add_argument("--bootstrap-samples", type=int, default=1000)
+    parser.add_argument("--max-examples", type=positive, default=None, help="only the first N examples")
+    parser.add_argument("--bootstrap-samples", type=positive, default=1000)
     parser.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)"
     )

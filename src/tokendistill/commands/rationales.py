@@ -12,7 +12,13 @@ from tokendistill.attribution.methods import METHODS
 from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.attribution.stage import DTYPES, TARGET_CHOICES, distributed_state, generate_rationales
 from tokendistill.errors import TokendistillError
-from tokendistill.settings import PositiveInt, add_setting_arguments, declared_settings, flag_type
+from tokendistill.settings import (
+    NonNegativeInt,
+    PositiveInt,
+    add_setting_arguments,
+    declared_settings,
+    flag_type,
+)
 
 HELP = (
     "Score every input word of a split with the teacher's gradients and write the top-k words of each "
@@ -85,10 +91,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="explain the teacher's own greedy prediction or the gold target",
     )
     parser.add_argument("--stopwords", type=Path, default=None, help="file of words never chosen, one a line")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--shard-size", type=int, default=256, help="examples per resumable shard")
+    parser.add_argument("--batch-size", type=flag_type(PositiveInt), default=16)
+    parser.add_argument(
+        "--shard-size", type=flag_type(PositiveInt), default=256, help="examples per resumable shard"
+    )
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    parser.add_argument("--limit", type=int, default=None, help="only the first N examples of the split")
+    parser.add_argument(
+        "--limit", type=flag_type(NonNegativeInt), default=None, help="only the first N examples of the split"
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="delete shards left by a run with other settings"
     )

@@ -11,6 +11,7 @@ from tokendistill.experiment.plan import REPORT, Stage, StageKind, build_plan, s
 from tokendistill.experiment.runner import StageFunction, plan_fingerprints, run_plan, stage_status
 from tokendistill.experiment.stages import COMPUTE_IMPLEMENTATIONS, set_torch_threads
 from tokendistill.report.stage import report_stage
+from tokendistill.settings import PositiveInt, flag_type
 
 # The experiment package implements every stage but the report, which the report package implements.
 IMPLEMENTATIONS: dict[StageKind, StageFunction] = {**COMPUTE_IMPLEMENTATIONS, "report": report_stage}
@@ -48,14 +49,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, jobs: int, threads: in
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=flag_type(PositiveInt),
         default=jobs,
         help=f"stages run at once, each in its own process, when their inputs are ready (default {jobs})",
     )
     threads_default = "torch's choice" if threads is None else threads
     parser.add_argument(
         "--threads",
-        type=int,
+        type=flag_type(PositiveInt),
         default=threads,
         help=f"torch CPU threads per stage (default {threads_default})",
     )

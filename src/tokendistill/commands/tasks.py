@@ -10,6 +10,7 @@ from pathlib import Path
 from tokendistill.data.errors import TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import SPLITS, get_task, task_class, task_names
+from tokendistill.settings import NonNegativeInt, flag_type
 
 HELP = "List the tasks, or show a few examples of one with its template words marked."
 TEMPLATE_OPEN, TEMPLATE_CLOSE = "⟦", "⟧"
@@ -23,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="folder laid out like the shared data folder (default: Hugging Face Hub)",
     )
-    parser.add_argument("-n", type=int, default=3, help="how many examples to print (default 3)")
+    parser.add_argument(
+        "-n", type=flag_type(NonNegativeInt), default=3, help="how many examples to print (default 3)"
+    )
     parser.add_argument(
         "--options",
         type=json.loads,

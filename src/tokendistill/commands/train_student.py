@@ -12,6 +12,7 @@ from tokendistill.commands.training_options import (
     task_from_args,
     train_config_from_args,
 )
+from tokendistill.errors import TokendistillError
 from tokendistill.settings import Fraction, PositiveInt, flag_type
 from tokendistill.training.student import STUDENT_MODES, train_student
 
@@ -45,7 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser)
 
 
+def check_mode_inputs(args: argparse.Namespace) -> None:
+    """Refuse a mode without its rationale source, or a rationale file it would not read, by the flags'
+    names and before any data or model is loaded."""
+    if args.mode == "rationale" and args.rationales is None:
+        raise TokendistillError("--mode rationale needs --rationales FILE (from `tokendistill rationales`)")
+    if args.rationales is not None and args.mode != "rationale":
+        raise TokendistillError(f"--rationales is read only in --mode rationale, not --mode {args.mode}")
+    if args.mode == "dss" and args.data_dir is None:
+        raise TokendistillError("--mode dss reads DSS's PaLM rationales from a data folder: give --data-dir")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_mode_inputs(args)
     result = train_student(
         args.model,
         task_from_args(args),

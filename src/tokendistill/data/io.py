@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -178,7 +177,8 @@ def read_records(path: Path, format: Format | None = None) -> Iterator[tuple[int
 def _jsonl_rows(path: Path) -> Iterator[Row | DataError]:
     for line_number, raw in enumerate(read_lines(path), start=1):
         try:
-            text = raw.decode("utf-8")
+            # A byte order mark (Windows editors write one) opens the file, not its first record.
+            text = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
         except UnicodeDecodeError as error:
             yield DataError(path, line_number, None, f"not UTF-8 text: {error}")
             continue
@@ -204,17 +204,13 @@ def _csv_rows(path: Path) -> Iterator[Row | DataError]:
     stray quote has joined rows, and skipping the record would lose more rows than it counts: that raises,
     naming the line where the quote opened.
     """
-    gz = path.suffix == ".gz"
-    with open_binary(path) as binary, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, strict=True)
+    lines = _csv_text_lines(path)
+    try:
+        reader = csv.reader(lines, strict=True)
         try:
             header = next(reader, None)
-        except (UnicodeDecodeError, csv.Error) as error:
+        except csv.Error as error:
             raise DataError(path, 1, None, f"unreadable CSV header: {error}") from error
-        except _GZIP_ERRORS as error:
-            if not gz:
-                raise
-            raise damaged_gzip(path, 1, error) from error
         if header is None:
             return
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -231,15 +227,6 @@ def _csv_rows(path: Path) -> Iterator[Row | DataError]:
                     yield DataError(path, start, None, f"broken CSV quoting: {error}")
                     continue
                 raise DataError(path, start, None, _broken_quote(error, reader.line_num)) from error
-            except UnicodeDecodeError as error:
-                # Text is decoded a block at a time, so the bad bytes are on this line or a later one.
-                raise DataError(
-                    path, start, None, f"not UTF-8 text at or after this line: {error}"
-                ) from error
-            except _GZIP_ERRORS as error:
-                if not gz:
-                    raise
-                raise damaged_gzip(path, start, error) from error
             if not values:
                 continue
             if len(values) != len(header):
@@ -250,6 +237,27 @@ def _csv_rows(path: Path) -> Iterator[Row | DataError]:
                 yield DataError(path, start, None, count)
                 continue
             yield Row(str(path), start, dict(zip(header, values, strict=True)))
+    finally:
+        lines.close()
+
+
+def _csv_text_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV file as text, split where ``open(newline="")`` splits them (``\\r\\n``, ``\\n``
+    or ``\\r``, kept at the line's end), so that ``csv.reader``'s line count is the file's.
+
+    Each line is decoded on its own (UTF-8 bytes never contain a line break), so text that is not UTF-8
+    raises a ``DataError`` naming its own line, not the line where a block of text starts. It cannot be
+    skipped: the line may be part of a quoted field that spans lines. A byte order mark opening the file is
+    dropped.
+    """
+    number = 0
+    for raw in read_lines(path):
+        for piece in raw.splitlines(keepends=True):
+            number += 1
+            try:
+                yield piece.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(path, number, None, f"not UTF-8 text: {error}") from error
 
 
 def _broken_quote(error: csv.Error, end_line: int) -> str:

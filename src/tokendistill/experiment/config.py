@@ -35,7 +35,14 @@ from pydantic import (
 
 from tokendistill.attribution.options import METHOD_OPTIONS
 from tokendistill.data.errors import DataError
-from tokendistill.settings import Declared, choices_of, config_settings, describe_choices, optional_type
+from tokendistill.settings import (
+    Declared,
+    Seed,
+    choices_of,
+    config_settings,
+    describe_choices,
+    optional_type,
+)
 from tokendistill.training.config import (
     LoraSettings,
     TrainConfig,
@@ -364,7 +371,7 @@ LoraConfig = settings_section(
 class TeacherConfig(ModelConfig):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     lora: LoraConfig | None = None
-    seed: int = 0
+    seed: Seed = 0
 
 
 class _AttributionChoices(SettingsSection):
@@ -451,7 +458,7 @@ class ExperimentConfig(Section):
     teacher: TeacherConfig
     attribution: AttributionConfig = Field(default_factory=AttributionConfig)
     students: StudentsConfig
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1)
     sweeps: SweepsConfig = Field(default_factory=SweepsConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
@@ -632,7 +639,11 @@ def load_config(
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:  # the whole file is decoded at once, so error.start is its offset
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise DataError(path, line, None, f"not UTF-8 text: {error}") from None
     try:
         duplicate = _duplicate_key(yaml.compose(text, Loader=_ConfigLoader))
         data = _parse_yaml(text)

@@ -23,6 +23,7 @@ from tokendistill.settings import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    Seed,
     check_settings,
     setting,
 )
@@ -138,7 +139,7 @@ class TrainConfig:
         "DSS runs it); the loss is the same",
     )
     # The run decides the seed (a config's seeds and teacher.seed) and the example limits (its task section).
-    seed: int = setting(0, in_config=False, help="random seed")
+    seed: Seed = setting(0, in_config=False, help="random seed")
     max_input_length: PositiveInt = setting(1024, help="input tokens (longer inputs are truncated)")
     max_target_length: PositiveInt = setting(256, help="target tokens (longer targets are truncated)")
     max_new_tokens: PositiveInt = setting(64, help="generation length in validation")

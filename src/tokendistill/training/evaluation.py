@@ -17,8 +17,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from tokendistill.data.errors import TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
+from tokendistill.errors import TokendistillError
 from tokendistill.files import write_atomically
 from tokendistill.metrics.bootstrap import bootstrap_interval
 from tokendistill.models import family_of, load_model_and_tokenizer, source_ids
@@ -81,16 +83,20 @@ def evaluate_model(
     multi-task student, none otherwise), and ``chat_template=None`` whether the model was trained on
     prompts in its tokenizer's chat template (no, for a model without that file).
     """
+    try:  # before anything loads: a typo such as "gpu" was a torch traceback once the model had loaded
+        target_device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError as error:
+        raise TokendistillError(f"device {device!r} is not a torch device: {error}") from None
     task = resolve_task(task)
     examples = task.load(split, Path(data_dir) if data_dir is not None else None)[:max_examples]
     if not examples:
-        raise ValueError(f"task {task.name!r} has no examples in split {split!r}")
+        raise TaskError(f"task {task.name!r} has no examples in split {split!r}")
     if prefix is None:
         prefix = input_prefix(model_path)
     if chat_template is None:
         chat_template = uses_chat_template(model_path)
     model, tokenizer = load_model_and_tokenizer(model_path)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(target_device)
     predictions = generate(
         model,
         tokenizer,

@@ -12,6 +12,7 @@ import datasets
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
+from tokendistill.data.errors import TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks.base import Task
 from tokendistill.models import family_of
@@ -42,7 +43,12 @@ def load_splits(
     train = task.load("train", folder)[: config.max_train_examples]
     validation = task.load("validation", folder)[: config.max_eval_examples]
     if not train or not validation:
-        raise ValueError(f"task {task.name!r} needs training and validation examples to train a model")
+        # A user's mistake (an empty data file, every row skipped as bad), so one line on the command line.
+        empty = "train" if not train else "validation"
+        raise TaskError(
+            f"task {task.name!r} needs training and validation examples to train a model; "
+            f"split {empty!r} has none"
+        )
     return train, validation
 
 
