@@ -243,6 +243,9 @@ def test_shards_of_other_settings_are_one_line(tmp_path: Path, capsys, monkeypat
         (["build-tiny", "--task", "synthetic-nli", "--output", "m", "--vocab-size", "-5"],
          "argument --vocab-size: must be at least 100, got '-5'"),
         (["tasks", "-n", "-1"], "argument -n: must be at least 0, got '-1'"),
+        # An infinite rate passed the lower bound and failed only in the optimizer.
+        (["train-teacher", "--model", "m", "--task", "tiny", "--output", "t", "--learning-rate", "inf"],
+         "argument --learning-rate: must be finite, got 'inf'"),
     ],
 )  # fmt: skip
 def test_an_option_value_out_of_range_is_a_usage_error_naming_it(argv, problem, capsys) -> None:
@@ -298,3 +301,15 @@ def test_a_device_torch_does_not_know_is_one_line(tmp_path: Path, capsys) -> Non
     argv = [*command_line("evaluate", ["--task", "synthetic-nli"], tmp_path), "--device", "gpu"]
     assert main(argv) == EXIT_USER_ERROR
     assert one_line_error(capsys).startswith("device 'gpu' is not a torch device: ")
+
+
+def test_a_task_option_without_a_value_is_one_line(tmp_path: Path, capsys) -> None:
+    """It ended in a bare SystemExit: exit status 1 and no 'tokendistill: error:' prefix."""
+    argv = command_line("rationales", ["--task", "synthetic-nli", "--task-option", "size"], tmp_path)
+    assert main(argv) == EXIT_USER_ERROR
+    assert one_line_error(capsys) == "--task-option expects KEY=VALUE, got 'size'"
+
+
+def test_a_folder_given_as_the_config_is_named_a_folder(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(tmp_path)]) == EXIT_USER_ERROR
+    assert one_line_error(capsys).endswith("is a folder, not a config file")

@@ -81,6 +81,15 @@ def edit(old: str, new: str) -> str:
         (edit(TEACHER, "  model: ./no-such-model"), "teacher.model", 5, "not found"),
         (edit(TASK, "  name: no-such-task"), "task.name", 3, "unknown task"),
         (edit("output_dir: runs/x\n", ""), "output_dir", 1, "required field is missing"),
+        # '' and '.' are the working folder: the run's stage folders would land among the user's files
+        (edit("output_dir: runs/x", "output_dir: ''"), "output_dir", 1, "working folder itself"),
+        (edit("output_dir: runs/x", "output_dir: ."), "output_dir", 1, "working folder itself"),
+        (
+            edit(TEACHER, TEACHER + "\n  training: {learning_rate: .inf}"),
+            "teacher.training.learning_rate",
+            6,
+            "less than inf",
+        ),
         (edit(TEACHER, TEACHER + "\n  model: google/flan-t5-xl"), "teacher", 4, "exactly one of"),
         (edit(TEACHER, TEACHER + "\n  pretrained: {name: minilm}"), "teacher", 4, "exactly one of"),
         (edit(TEACHER, "  pretrained: {name: bert}"), "teacher.pretrained.name", 5, "minilm"),

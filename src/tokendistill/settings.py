@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import types
 import typing
 from collections.abc import Iterator
@@ -32,8 +33,9 @@ from annotated_types import Ge, Gt, Le, Lt
 
 PositiveInt = Annotated[int, Ge(1)]
 NonNegativeInt = Annotated[int, Ge(0)]
-PositiveFloat = Annotated[float, Gt(0)]
-NonNegativeFloat = Annotated[float, Ge(0)]
+# Finite: an infinite learning rate or weight passes a lower bound and fails only once training starts.
+PositiveFloat = Annotated[float, Gt(0), Lt(math.inf)]
+NonNegativeFloat = Annotated[float, Ge(0), Lt(math.inf)]
 Fraction = Annotated[float, Ge(0), Le(1)]
 # What transformers.set_seed (numpy's seeding) takes; anything else fails only once training starts.
 Seed = Annotated[int, Ge(0), Le(2**32 - 1)]
@@ -162,7 +164,7 @@ def _bound_problem(value: Any, bounds: tuple[Any, ...]) -> str | None:
         if isinstance(bound, Le) and not value <= bound.le:
             return f"must be at most {bound.le}"
         if isinstance(bound, Lt) and not value < bound.lt:
-            return f"must be < {bound.lt}"
+            return "must be finite" if bound.lt == math.inf else f"must be < {bound.lt}"
     return None
 
 

@@ -36,7 +36,7 @@ def parse_key_values(pairs: list[str], option: str) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"{option} expects KEY=VALUE, got {pair!r}")
+            raise TokendistillError(f"{option} expects KEY=VALUE, got {pair!r}")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -466,6 +466,9 @@ class ExperimentConfig(Section):
     @field_validator("output_dir")
     @classmethod
     def _absolute_output(cls, value: Path, info: ValidationInfo) -> Path:
+        # '' reads as '.' too: a run would write its stage folders among the user's own files.
+        if value == Path("."):
+            raise ValueError("is the working folder itself; name a folder for the run, e.g. runs/my-study")
         return _resolve_path(value, info)
 
     @field_validator("students")
@@ -638,7 +641,8 @@ def load_config(
     (default: the working directory)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, None, None, "config file not found")
+        problem = "is a folder, not a config file" if path.is_dir() else "config file not found"
+        raise DataError(path, None, None, problem)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:  # the whole file is decoded at once, so error.start is its offset
