@@ -175,3 +175,23 @@ def test_each_side_is_compared_at_the_alpha_its_table_row_shows(tmp_path):
     assert random.comparison.mean == pytest.approx(0.05) and random.comparison.a_better_seeds == 2
     row = json.loads((config.output_dir / "report/results.json").read_text())["paired"][1]
     assert (row["a_alpha"], row["b_alpha"]) == (0.9, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "problem"),
+    [
+        ('{"id": "e1", "correct": true}\n["e2", true]\n', 2, "field 'id': missing or not a string"),
+        ('{"correct": true}\n', 1, "field 'id': missing or not a string"),
+        ('{"id": "e1", "correct": true}\n{"id": "e1", "correct": false}\n', 2, "appears twice"),
+        ('{"id": "e1", "correct": true}\n{"id": "e2"', 2, "not valid JSON"),
+    ],
+)
+def test_the_heatmap_reads_predictions_as_strictly_as_the_paired_differences(tmp_path, lines, line, problem):
+    """One reader serves both: the heatmap's own ended in a KeyError or TypeError on such rows."""
+    from tokendistill.report.heatmap import read_predictions
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_text(lines)
+    with pytest.raises(DataError, match=problem) as error:
+        read_predictions(path)
+    assert (error.value.path, error.value.line) == (str(path), line)

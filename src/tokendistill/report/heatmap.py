@@ -6,17 +6,15 @@ themselves (for template words) and a teacher-token student's predictions on the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from tokendistill.attribution.records import RationaleRecord
 from tokendistill.attribution.words import WordScore
-from tokendistill.data.errors import DataError
 from tokendistill.data.example import Example
 from tokendistill.experiment.plan import StudentVariant
 from tokendistill.experiment.splits import ExperimentTask
 from tokendistill.report.analysis import read_with_examples
+from tokendistill.report.paired import read_predictions
 from tokendistill.report.results import RunResults
 
 
@@ -44,19 +42,6 @@ class Heatmap:
     gold: str
     teacher_target: str  # what the teacher's scores explain: its own prediction, or the gold target
     students: tuple[StudentPrediction, ...]  # each teacher-token student's prediction (first finished seed)
-
-
-def read_predictions(path: Path) -> dict[str, dict]:
-    """Prediction rows by example id (``predictions.jsonl`` of an evaluation)."""
-    rows = {}
-    with open(path, encoding="utf-8") as stream:
-        for line_number, line in enumerate(stream, start=1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(path, line_number, None, f"not valid JSON ({error.msg})") from error
-            rows[row["id"]] = row
-    return rows
 
 
 def student_predictions(run: RunResults) -> dict[str, dict[str, dict]]:

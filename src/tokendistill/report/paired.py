@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tokendistill.data.errors import DataError
 from tokendistill.metrics.paired import PairedComparison, paired_comparison
@@ -55,12 +56,13 @@ def _alpha_text(alpha: float | None) -> str:
     return "" if alpha is None else f" α={alpha:g}"
 
 
-def read_correctness(path: Path) -> dict[str, bool]:
-    """Example id -> whether the prediction was right, from an evaluation's ``predictions.jsonl``."""
-    correct: dict[str, bool] = {}
+def read_predictions(path: Path) -> dict[str, dict[str, Any]]:
+    """An evaluation's ``predictions.jsonl`` as rows by example id; ``DataError`` names the line of a row
+    that is not a JSON object with a string ``id`` and a true/false ``correct``, or repeats an id."""
+    rows: dict[str, dict[str, Any]] = {}
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
         raise DataError(path, None, None, f"cannot read predictions: {error}") from error
     for number, line in enumerate(lines, start=1):
         try:
@@ -71,10 +73,15 @@ def read_correctness(path: Path) -> dict[str, bool]:
             raise DataError(path, number, "id", "missing or not a string")
         if not isinstance(row.get("correct"), bool):
             raise DataError(path, number, "correct", "missing or not true/false")
-        if row["id"] in correct:
+        if row["id"] in rows:
             raise DataError(path, number, "id", f"example {row['id']!r} appears twice")
-        correct[row["id"]] = row["correct"]
-    return correct
+        rows[row["id"]] = row
+    return rows
+
+
+def read_correctness(path: Path) -> dict[str, bool]:
+    """Example id -> whether the prediction was right, from an evaluation's ``predictions.jsonl``."""
+    return {id_: row["correct"] for id_, row in read_predictions(path).items()}
 
 
 def compare_evaluations(a: Mapping[int, Evaluation], b: Mapping[int, Evaluation]) -> PairedComparison | None:
