@@ -18,7 +18,7 @@ from tokendistill.attribution.sharding import StaleShardsError, finished_marker_
 from tokendistill.attribution.stage import generate_rationales, load_examples, load_teacher
 from tokendistill.cli import main
 from tokendistill.commands.rationales import parse_key_values, read_stopwords
-from tokendistill.data.errors import DataError
+from tokendistill.data.errors import DataError, TaskError
 from tokendistill.models.tiny import build_model, train_tokenizer
 
 TASK = "synthetic-nli"
@@ -315,3 +315,11 @@ def test_key_value_options_are_read_as_json_when_they_parse() -> None:
     assert parsed == {"n_steps": 32, "baseline": "pad", "scale": 0.5, "flag": True}
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_key_values(["n_steps"], "--method-option")
+
+
+def test_a_split_without_examples_is_refused_before_writing(teacher: Path, tmp_path: Path) -> None:
+    """An empty rationale file reported success and failed only in the student that read it."""
+    output = tmp_path / "rationales.jsonl"
+    with pytest.raises(TaskError, match=r"split 'train' has no examples to explain \(limit 0\)"):
+        generate_rationales(teacher, TASK, "train", output, show_progress=False, **{**RUN, "limit": 0})
+    assert not output.exists() and not shards_dir_for(output).exists()

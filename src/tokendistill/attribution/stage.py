@@ -51,7 +51,7 @@ from tokendistill.attribution.sharding import (
     shards_dir_for,
     shards_of_process,
 )
-from tokendistill.data.errors import DataError
+from tokendistill.data.errors import DataError, TaskError
 from tokendistill.data.example import Example
 from tokendistill.data.tasks import Task, get_task
 from tokendistill.files import write_atomically
@@ -98,7 +98,8 @@ def load_examples(
     task_options: Mapping[str, Any] | None = None,
     limit: int | None = None,
 ) -> list[Example]:
-    """The first ``limit`` examples (all when None) of ``split``; example ids must be unique."""
+    """The first ``limit`` examples (all when None) of ``split``; example ids must be unique, and there must
+    be some (an empty rationale file would only fail later, in the student that reads it)."""
     if isinstance(task, str):
         task = get_task(task, **dict(task_options or {}))
     elif task_options:
@@ -108,6 +109,9 @@ def load_examples(
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         examples = examples[:limit]
+    if not examples:
+        limited = f" (limit {limit})" if limit is not None else ""
+        raise TaskError(f"task {task.name!r} split {split!r} has no examples to explain{limited}")
     seen: set[str] = set()
     for example in examples:
         if example.id in seen:
