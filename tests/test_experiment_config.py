@@ -573,3 +573,14 @@ def test_jsonl_files_are_found_from_data_dir_and_every_used_split_needs_one(json
     assert error.field == "task.options.files" and "no file for split 'test'" in error.problem
     error = error_of(jsonl_dir, text.replace("    target_field: label\n", ""))
     assert error.field == "task.options" and "needs option(s) target_field" in error.problem
+
+
+def test_an_alias_to_its_own_holder_is_named_while_shared_anchors_load(tmp_path):
+    """``a: &a [*a]`` made PyYAML build a list that holds itself: a RecursionError traceback."""
+    error = error_of(tmp_path, MINIMAL + "sweeps:\n  k: &ks [1, *ks]\n")
+    assert (error.line, error.problem) == (11, "an alias refers to a node that holds it; remove the cycle")
+    shared = MINIMAL.replace("  tiny: {size: tiny}", "  tiny: &tiny {size: tiny}").replace(
+        "      tiny: {}", "      tiny: *tiny"
+    )
+    config = load_config(write(tmp_path, shared), base_dir=tmp_path)
+    assert config.students.models[0].tiny.size == config.teacher.tiny.size == "tiny"

@@ -554,6 +554,21 @@ def _duplicate_key(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> 
     return None
 
 
+def _alias_cycle(node: yaml.Node | None, holders: tuple[int, ...] = ()) -> int | None:
+    """The line of an alias to a node that contains it (``a: &a [*a]``), or None when there is none."""
+    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        return None
+    if id(node) in holders:
+        return node.start_mark.line + 1
+    mapping = isinstance(node, yaml.MappingNode)
+    children = [part for pair in node.value for part in pair] if mapping else node.value
+    for child in children:
+        line = _alias_cycle(child, (*holders, id(node)))
+        if line is not None:
+            return line
+    return None
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Set ``dotted.path=value`` overrides in a copy of ``data``; values are parsed as YAML, list items are
     addressed by index (``students.models.0.model=...``). Missing mappings on the way are created."""
@@ -649,7 +664,11 @@ def load_config(
         line = path.read_bytes()[: error.start].count(b"\n") + 1
         raise DataError(path, line, None, f"not UTF-8 text: {error}") from None
     try:
-        duplicate = _duplicate_key(yaml.compose(text, Loader=_ConfigLoader))
+        document = yaml.compose(text, Loader=_ConfigLoader)
+        cycle = _alias_cycle(document)
+        if cycle is not None:  # PyYAML builds the recursive list, and every walk over it then overflows
+            raise DataError(path, cycle, None, "an alias refers to a node that holds it; remove the cycle")
+        duplicate = _duplicate_key(document)
         data = _parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
