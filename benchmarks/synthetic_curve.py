@@ -7,12 +7,14 @@ from 20,000 examples; tiny students that learn from the first 250, 1,000 and 4,0
 each mode: standard, rationale with saliency and with integrated gradients, random words), run by
 ``tokendistill run`` like any experiment, resuming whatever it finished before. This script then reads the
 run and writes ``<name>.json``, ``<name>.md`` and two plots: accuracy per mode at each training-set size
-with paired differences (over seeds and over test examples), accuracy against k where the run swept k, and
-how well the teacher's top-k words find the evidence words (precision, recall and hit at k = 1..10, with
-chance levels).
+with paired differences (over seeds and over test examples), accuracy against k and against alpha where the
+run swept them, and how well the teacher's top-k words find the evidence words (precision, recall and hit at
+k = 1..10, with chance levels).
 
     python benchmarks/synthetic_curve.py                          # the curve (~45 min on 2 cores)
     python benchmarks/synthetic_curve.py sweeps.k=[1,2,3,4,6,7,8,9,10] --name synthetic_k   # k = 1..10
+    python benchmarks/synthetic_curve.py 'sweeps.alpha=[0.7,0.9]' 'sweeps.train_examples=[]' \
+        'sweeps.methods=[]' --name synthetic_alpha                  # alpha, at n = 1,000, saliency only
     python benchmarks/synthetic_curve.py --smoke                  # seconds, benchmarks/results/smoke/
 
 Other students of the same teacher are a config override, e.g. tiny Llama students:
