@@ -351,19 +351,13 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"## Rationale students against k, paired (points), n = {s['main_train_size']}",
             "",
             "Against standard students and against random-word students of the same k: difference [interval "
-            "over seeds] [interval over test examples], seeds A > B.",
+            "over seeds] [interval over test examples], seeds A > B, verdict.",
             "",
             "| k | rationale - standard | rationale - random |",
             "|---:|---|---|",
         ]
         for k, pairs in summary["k_paired"].items():
-            cells = [
-                f"{signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} "
-                f"[{signed_text(p['test_low'])}, {signed_text(p['test_high'])}] "
-                f"{p['a_better_seeds']}/{p['seeds']}"
-                for p in pairs.values()
-            ]
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+            lines.append(f"| {k} | " + " | ".join(paired_cell(p) for p in pairs.values()) + " |")
     lines += alpha_markdown(summary, s)
     lines += ["", f"Plots: `{report['plots'][0]}`, `{report['plots'][1]}`.", ""]
     return "\n".join(lines)
@@ -400,14 +394,18 @@ def alpha_markdown(summary: Mapping[str, Any], settings: Mapping[str, Any]) -> l
         "|---:|" + "---|" * len(next(iter(summary["alpha_paired"].values()))),
     ]
     for alpha, pairs in summary["alpha_paired"].items():
-        cells = [
-            f"{signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} "
-            f"[{signed_text(p['test_low'])}, {signed_text(p['test_high'])}] "
-            f"{p['a_better_seeds']}/{p['seeds']}, {p['verdict']}"
-            for p in pairs.values()
-        ]
-        lines.append(f"| {alpha} | " + " | ".join(cells) + " |")
+        lines.append(f"| {alpha} | " + " | ".join(paired_cell(p) for p in pairs.values()) + " |")
     return lines
+
+
+def paired_cell(p: Mapping[str, Any]) -> str:
+    """A paired difference in one table cell: difference [seed interval] [test-example interval], seeds
+    A > B, verdict."""
+    return (
+        f"{signed_interval_text(p['mean'], p['seed_low'], p['seed_high'])} "
+        f"[{signed_text(p['test_low'])}, {signed_text(p['test_high'])}] "
+        f"{p['a_better_seeds']}/{p['seeds']}, {p['verdict']}"
+    )
 
 
 def _error_bars(cells: Sequence[Mapping[str, Any]]) -> list[list[float]]:
