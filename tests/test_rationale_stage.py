@@ -19,6 +19,7 @@ from tokendistill.attribution.stage import generate_rationales, load_examples, l
 from tokendistill.cli import main
 from tokendistill.commands.rationales import parse_key_values, read_stopwords
 from tokendistill.data.errors import DataError, TaskError
+from tokendistill.errors import TokendistillError
 from tokendistill.models.tiny import build_model, train_tokenizer
 
 TASK = "synthetic-nli"
@@ -313,7 +314,7 @@ def test_stopword_file_skips_blank_and_comment_lines(tmp_path: Path) -> None:
 def test_key_value_options_are_read_as_json_when_they_parse() -> None:
     parsed = parse_key_values(["n_steps=32", "baseline=pad", "scale=0.5", "flag=true"], "--method-option")
     assert parsed == {"n_steps": 32, "baseline": "pad", "scale": 0.5, "flag": True}
-    with pytest.raises(SystemExit, match="KEY=VALUE"):
+    with pytest.raises(TokendistillError, match="KEY=VALUE"):
         parse_key_values(["n_steps"], "--method-option")
 
 
