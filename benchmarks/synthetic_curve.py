@@ -227,6 +227,15 @@ def alpha_summary(run: RunResults, student: str) -> tuple[dict[str, Any], dict[s
                 random_words = at(main["random"], alpha)
                 pairs["rationale - random"] = paired_summary(run, student, rationale, random_words)
             paired[f"{alpha:g}"] = pairs
+        # The study's protocol: each mode at the alpha chosen on validation (the report's comparison).
+        chosen = run.selected_variant(student, main["rationale"])
+        pairs = {}
+        if "standard" in config.students.modes:
+            pairs["rationale - standard"] = paired_summary(run, student, chosen, standard)
+        if "random" in sweep:
+            random_chosen = run.selected_variant(student, main["random"])
+            pairs["rationale - random"] = paired_summary(run, student, chosen, random_chosen)
+        paired["chosen"] = pairs
     return sweep, paired
 
 
@@ -387,8 +396,9 @@ def alpha_markdown(summary: Mapping[str, Any], settings: Mapping[str, Any]) -> l
         "",
         f"## Rationale students against alpha, paired (points), n = {n}",
         "",
-        "Against standard students (no alpha) and against random-word students of the same alpha: "
-        "difference [interval over seeds] [interval over test examples], seeds A > B, verdict.",
+        "Against standard students (no alpha) and against random-word students of the same alpha; row "
+        "'chosen': each mode at the alpha chosen on validation (the report's comparison). Difference "
+        "[interval over seeds] [interval over test examples], seeds A > B, verdict.",
         "",
         "| alpha | " + " | ".join(next(iter(summary["alpha_paired"].values()))) + " |",
         "|---:|" + "---|" * len(next(iter(summary["alpha_paired"].values()))),

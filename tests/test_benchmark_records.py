@@ -118,16 +118,22 @@ def test_synthetic_curve_reads_each_training_set_size_and_pairs_settings_within_
 
 def test_synthetic_curve_reads_the_alpha_sweep_and_the_alpha_chosen_on_validation(tmp_path):
     """report_helpers.alpha_sweep_*: rationale students score 0.1 above standard ones at alpha 0.5 and the
-    same at 0.9, which validation prefers; random words score 0.05 below standard at 0.5, 0.075 at 0.9."""
+    same at 0.9, which validation prefers; random words score 0.05 below standard at 0.5 and 0.075 at 0.9,
+    which validation prefers here."""
 
     def accuracy(student, variant, seed):
         lower = 0.025 if variant is not None and (variant.mode, variant.alpha) == ("random", 0.9) else 0.0
         return alpha_sweep_accuracy(student, variant, seed) - lower
 
+    def validation(student, variant, seed):
+        if (variant.mode, variant.alpha) == ("random", 0.9):
+            return 0.75
+        return alpha_sweep_validation(student, variant, seed)
+
     config = make_run(
         tmp_path,
         accuracy_of=accuracy,
-        validation_of=alpha_sweep_validation,
+        validation_of=validation,
         sweeps={"alpha": [0.9]},
         report={"heatmap_examples": 0},
     )
@@ -138,12 +144,16 @@ def test_synthetic_curve_reads_the_alpha_sweep_and_the_alpha_chosen_on_validatio
     assert rationale["by_alpha"]["0.5"]["mean"] == pytest.approx(0.725)
     assert rationale["by_alpha"]["0.9"]["mean"] == pytest.approx(0.625)
     assert rationale["by_alpha"]["0.9"]["validation"] == pytest.approx(0.8)
-    assert (rationale["chosen"], random_words["chosen"]) == ("0.9", "0.5")
+    assert (rationale["chosen"], random_words["chosen"]) == ("0.9", "0.9")
     assert random_words["by_alpha"]["0.9"]["mean"] == pytest.approx(0.55)
     at_05, at_09 = summary["alpha_paired"]["0.5"], summary["alpha_paired"]["0.9"]
     assert at_05["rationale - standard"]["mean"] == pytest.approx(0.1)
     assert at_09["rationale - standard"]["mean"] == pytest.approx(0.0)
     assert at_09["rationale - random"]["mean"] == pytest.approx(0.075)  # against random words at 0.9
+    # Each mode at its validation choice: rationale at 0.9 (0.625), random at 0.9 (0.55).
+    chosen = summary["alpha_paired"]["chosen"]
+    assert chosen["rationale - standard"]["mean"] == pytest.approx(0.0)
+    assert chosen["rationale - random"]["mean"] == pytest.approx(0.075)
     # The curve's own tables stay at the main alpha.
     assert summary["accuracy"]["all"]["rationale-saliency-k5"]["mean"] == pytest.approx(0.725)
     alphas = {(row["mode"], row["alpha"]) for row in runs_table(run)}
