@@ -114,6 +114,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="stages at once (tokendistill run --jobs)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per stage")
     parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument(
+        "--name", default=None, help="results file name without .json (default: by --student)"
+    )
     parser.add_argument("--smoke", action="store_true", help="SVAMP at tiny sizes for CI; results/smoke/")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -302,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "summary": summaries,
         "stage_seconds": seconds,
     }
-    write_outputs(args.output_dir, OUTPUT_NAMES[args.student], report, markdown(report))
+    write_outputs(args.output_dir, args.name or OUTPUT_NAMES[args.student], report, markdown(report))
     return 0
 
 
