@@ -205,37 +205,34 @@ def alpha_summary(run: RunResults, student: str) -> tuple[dict[str, Any], dict[s
     for mode, variant in main.items():
         if mode not in config.students.modes:
             continue
-        rows = {}
-        for alpha in alphas:
-            evaluations = run.evaluations(student, at(variant, alpha))
-            validation = [evaluation.validation_accuracy for evaluation in evaluations]
-            rows[f"{alpha:g}"] = {
-                **seed_summary(evaluations),
-                "validation": sum(validation) / len(validation) if None not in validation else None,
+        rows = {
+            f"{alpha:g}": {
+                **seed_summary(run.evaluations(student, at(variant, alpha))),
+                "validation": run.mean_validation(student, at(variant, alpha)),
             }
+            for alpha in alphas
+        }
         chosen = run.selected_variant(student, variant)
         sweep[mode] = {"by_alpha": rows, "chosen": f"{variant_alpha(config, chosen):g}"}
-    paired: dict[str, Any] = {}
-    if "rationale" in sweep:
-        standard = StudentVariant("standard")
-        for alpha in alphas:
-            rationale = at(main["rationale"], alpha)
-            pairs = {}
-            if "standard" in config.students.modes:
-                pairs["rationale - standard"] = paired_summary(run, student, rationale, standard)
-            if "random" in sweep:
-                random_words = at(main["random"], alpha)
-                pairs["rationale - random"] = paired_summary(run, student, rationale, random_words)
-            paired[f"{alpha:g}"] = pairs
-        # The study's protocol: each mode at the alpha chosen on validation (the report's comparison).
-        chosen = run.selected_variant(student, main["rationale"])
+    if "rationale" not in sweep:
+        return sweep, {}
+
+    standard = StudentVariant("standard")
+
+    def against(rationale: StudentVariant, random_words: StudentVariant) -> dict[str, Any]:
         pairs = {}
         if "standard" in config.students.modes:
-            pairs["rationale - standard"] = paired_summary(run, student, chosen, standard)
+            pairs["rationale - standard"] = paired_summary(run, student, rationale, standard)
         if "random" in sweep:
-            random_chosen = run.selected_variant(student, main["random"])
-            pairs["rationale - random"] = paired_summary(run, student, chosen, random_chosen)
-        paired["chosen"] = pairs
+            pairs["rationale - random"] = paired_summary(run, student, rationale, random_words)
+        return pairs
+
+    paired = {
+        f"{alpha:g}": against(at(main["rationale"], alpha), at(main["random"], alpha)) for alpha in alphas
+    }
+    # The study's protocol: each mode at the alpha chosen on validation (the report's comparison).
+    selected = (run.selected_variant(student, main[mode]) for mode in ("rationale", "random"))
+    paired["chosen"] = against(*selected)
     return sweep, paired
 
 

@@ -93,6 +93,13 @@ class RunResults:
         by_seed = self.students.get((student, variant), {})
         return [by_seed[seed] for seed in sorted(by_seed)]
 
+    def mean_validation(self, student: str, variant: StudentVariant) -> float | None:
+        """Mean validation accuracy over the setting's finished seeds; None unless every one records it."""
+        validation = [evaluation.validation_accuracy for evaluation in self.evaluations(student, variant)]
+        if not validation or None in validation:
+            return None
+        return sum(validation) / len(validation)
+
     def selected_variant(self, student: str, variant: StudentVariant) -> StudentVariant:
         """``variant`` at the alpha with the best mean validation accuracy over its finished seeds.
 
@@ -104,12 +111,11 @@ class RunResults:
             for (name, other) in self.students
             if name == student and other.alpha is not None and other.at_main_alpha() == variant
         ]
-        scored = []
-        for candidate in candidates:
-            evaluations = self.evaluations(student, candidate)
-            validation = [evaluation.validation_accuracy for evaluation in evaluations]
-            if validation and None not in validation:
-                scored.append((sum(validation) / len(validation), candidate))
+        scored = [
+            (score, candidate)
+            for candidate in candidates
+            if (score := self.mean_validation(student, candidate)) is not None
+        ]
         if not scored:
             return variant
         best = max(score for score, _ in scored)
